@@ -1,0 +1,167 @@
+"""`stack up | status | down`: bring the local services up together and take them down.
+
+State lives in ``DIR/stack.json``: the endpoints and every process started, so `down` (from
+any shell) stops exactly those processes. ``DIR/.lock`` is held while a command changes the
+stack, so two commands on one DIR never interleave.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from actors.stack.context import StackContext, StackOptions
+from actors.stack.errors import StackError
+from actors.stack.process import ProcessRecord, is_running, stop
+from actors.stack.services import Service, all_services
+
+log = logging.getLogger("clusterjobs.stack")
+
+STATE_FILE = "stack.json"
+
+
+def state_path(workdir: Path) -> Path:
+    return workdir / STATE_FILE
+
+
+def read_state(workdir: Path) -> dict | None:
+    """The recorded state of the stack in ``workdir``, or None when there is none."""
+    try:
+        return json.loads(state_path(workdir).read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise StackError(f"unreadable stack state {state_path(workdir)}: {exc}") from None
+
+
+def _records(state: dict) -> list[ProcessRecord]:
+    return [ProcessRecord.from_json(p) for p in state.get("processes", [])]
+
+
+@contextmanager
+def _locked(workdir: Path) -> Iterator[None]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    with open(workdir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise StackError(f"{workdir} is in use by another stack command ({holder})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+
+
+def up(workdir: Path, options: StackOptions | None = None,
+       services: list[Service] | None = None) -> tuple[dict, bool]:
+    """Start every service; returns (state, started). ``started`` is False when it was up."""
+    workdir = workdir.resolve()
+    options = options or StackOptions()
+    with _locked(workdir):
+        state = read_state(workdir)
+        if state is not None:
+            alive = [r for r in _records(state) if is_running(r)]
+            if alive and len(alive) == len(_records(state)):
+                return state, False
+            # A stack that partly died: clear it so the new one starts from nothing.
+            for record in alive:
+                stop(record)
+            state_path(workdir).unlink()
+        ctx = StackContext(workdir=workdir, options=options)
+        timings: dict[str, float] = {}
+        try:
+            _start_all(ctx, services or all_services(), timings)
+        except BaseException:
+            for record in reversed(ctx.records):
+                stop(record)
+            raise
+        state = {
+            "workdir": str(workdir),
+            "started_at": time.time(),
+            "endpoints": ctx.endpoints,
+            "startup_seconds": timings,
+            "processes": [r.to_json() for r in ctx.records],
+        }
+        tmp = state_path(workdir).with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(state_path(workdir))
+        return state, True
+
+
+def _start_all(ctx: StackContext, services: list[Service], timings: dict[str, float]) -> None:
+    """Start services in waves: each wave holds those whose dependencies are all up."""
+    pending = list(services)
+    done: set[str] = set()
+    while pending:
+        wave = [s for s in pending if set(s.after) <= done]
+        if not wave:
+            names = ", ".join(s.name for s in pending)
+            raise StackError(f"services with unmet dependencies: {names}")
+        errors: list[BaseException] = []
+
+        def run(service: Service) -> None:
+            began = time.monotonic()
+            try:
+                found = service.start(ctx)
+            except BaseException as exc:  # noqa: BLE001 - reported below, first one wins
+                errors.append(exc)
+                return
+            timings[service.name] = round(time.monotonic() - began, 2)
+            ctx.endpoints.update(found)
+            log.info("service up", extra={"service": service.name,
+                                          "seconds": timings[service.name]})
+
+        threads = [threading.Thread(target=run, args=(s,), name=s.name) for s in wave]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        done |= {s.name for s in wave}
+        pending = [s for s in pending if s.name not in done]
+
+
+def status(workdir: Path) -> dict:
+    """Endpoints plus which recorded processes are alive; raises when no stack is recorded."""
+    workdir = workdir.resolve()
+    state = read_state(workdir)
+    if state is None:
+        raise StackError(f"no stack in {workdir} (run: clusterjobs stack up --workdir {workdir})")
+    records = _records(state)
+    down_names = sorted({r.name for r in records if not is_running(r)})
+    return {
+        **state["endpoints"],
+        "workdir": str(workdir),
+        "healthy": not down_names,
+        "down": down_names,
+        "startup_seconds": state.get("startup_seconds", {}),
+    }
+
+
+def down(workdir: Path) -> list[str]:
+    """Stop every process `up` recorded (and only those); returns the names stopped."""
+    workdir = workdir.resolve()
+    with _locked(workdir):
+        state = read_state(workdir)
+        if state is None:
+            return []
+        records = _records(state)
+        stopped = [r.name for r in records if is_running(r)]
+        for record in reversed(records):
+            stop(record)
+        state_path(workdir).unlink()
+        return stopped
