@@ -9,6 +9,7 @@ from pathlib import Path
 
 from actors.stack import orchestrator
 from actors.stack.context import StackOptions
+from actors.stack.health import check_all
 
 DEFAULT_WORKDIR = Path(".stack")
 
@@ -31,6 +32,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     status = verbs.add_parser("status", help="endpoints and health")
     _workdir(status)
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    status.add_argument("--probe", action="store_true",
+                        help="ask each service a real question and add the answers as `health`")
     status.set_defaults(func=_status)
 
     down = verbs.add_parser("down", help="stop every process `up` started")
@@ -74,6 +77,10 @@ def _up(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     info = orchestrator.status(args.workdir)
+    if args.probe:
+        info["health"] = check_all(info)
+        if any(answer.startswith("FAILED") for answer in info["health"].values()):
+            info["healthy"] = False
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -88,9 +95,13 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _print_endpoints(info: dict) -> None:
-    skip = {"startup_seconds", "down", "healthy", "workdir"}
+    skip = {"startup_seconds", "down", "healthy", "workdir", "health"}
     for key, value in info.items():
         if key not in skip:
             print(f"{key:<14} {value}")
-    state = "healthy" if info["healthy"] else f"DOWN: {', '.join(info['down'])}"
+    for name, answer in info.get("health", {}).items():
+        print(f"{'health.' + name:<18} {answer}")
+    failing = info["down"] + [n for n, a in info.get("health", {}).items()
+                              if a.startswith("FAILED")]
+    state = "healthy" if info["healthy"] else f"UNHEALTHY: {', '.join(failing)}"
     print(f"{'state':<14} {state}")

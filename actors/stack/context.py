@@ -84,7 +84,7 @@ class StackContext:
             try:
                 if ready():
                     return time.monotonic() - start
-            except Exception:  # noqa: BLE001 - any failure of a probe means "not yet"
+            except Exception:
                 pass
             if time.monotonic() - start > limit:
                 raise StackError(
@@ -112,7 +112,11 @@ class StackContext:
         return self.wait_until(name, ready, proc, timeout, what=f"at {url}")
 
     def wait_tcp(
-        self, name: str, port: int, proc: subprocess.Popen | None = None, timeout: float | None = None
+        self,
+        name: str,
+        port: int,
+        proc: subprocess.Popen | None = None,
+        timeout: float | None = None,
     ) -> float:
         """Wait until 127.0.0.1:``port`` accepts connections."""
 

@@ -111,20 +111,8 @@ def _start_all(ctx: StackContext, services: list[Service], timings: dict[str, fl
             names = ", ".join(s.name for s in pending)
             raise StackError(f"services with unmet dependencies: {names}")
         errors: list[BaseException] = []
-
-        def run(service: Service) -> None:
-            began = time.monotonic()
-            try:
-                found = service.start(ctx)
-            except BaseException as exc:  # noqa: BLE001 - reported below, first one wins
-                errors.append(exc)
-                return
-            timings[service.name] = round(time.monotonic() - began, 2)
-            ctx.endpoints.update(found)
-            log.info("service up", extra={"service": service.name,
-                                          "seconds": timings[service.name]})
-
-        threads = [threading.Thread(target=run, args=(s,), name=s.name) for s in wave]
+        threads = [threading.Thread(target=_start_one, args=(ctx, s, timings, errors),
+                                    name=s.name) for s in wave]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -133,6 +121,19 @@ def _start_all(ctx: StackContext, services: list[Service], timings: dict[str, fl
             raise errors[0]
         done |= {s.name for s in wave}
         pending = [s for s in pending if s.name not in done]
+
+
+def _start_one(ctx: StackContext, service: Service, timings: dict[str, float],
+               errors: list[BaseException]) -> None:
+    began = time.monotonic()
+    try:
+        found = service.start(ctx)
+    except BaseException as exc:  # collected; the caller raises the first one
+        errors.append(exc)
+        return
+    timings[service.name] = round(time.monotonic() - began, 2)
+    ctx.endpoints.update(found)
+    log.info("service up", extra={"service": service.name, "seconds": timings[service.name]})
 
 
 def status(workdir: Path) -> dict:

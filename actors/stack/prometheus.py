@@ -20,7 +20,9 @@ def targets_dir(workdir: Path) -> Path:
     return workdir / "prometheus" / "targets"
 
 
-def add_target(workdir: Path, name: str, address: str, labels: dict[str, str] | None = None) -> Path:
+def add_target(
+    workdir: Path, name: str, address: str, labels: dict[str, str] | None = None
+) -> Path:
     """Ask the stack's Prometheus to scrape ``address`` ("host:port") as job ``name``."""
     directory = targets_dir(workdir)
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,51 @@
+"""`clusterjobs stack` as an operator uses it, against the session's running stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXPECTED_KEYS = {"zookeeper", "webhdfs", "nodeos", "prometheus", "mesos", "mesos_masters"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "actors.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_status_json_names_every_endpoint(stack_dir: Path) -> None:
+    done = _cli("stack", "status", "--json", "--workdir", str(stack_dir))
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info.keys() >= EXPECTED_KEYS
+    assert info["healthy"] is True
+    assert info["zookeeper"].startswith("127.0.0.1:")
+    assert info["mesos"].startswith("zk://127.0.0.1:") and info["mesos"].endswith("/mesos")
+
+
+def test_second_up_on_a_running_dir_says_so(stack_dir: Path) -> None:
+    before = json.loads((stack_dir / "stack.json").read_text())
+    done = _cli("stack", "up", "--workdir", str(stack_dir))
+    assert done.returncode == 0, done.stderr
+    assert "already running; nothing changed" in done.stderr
+    assert json.loads((stack_dir / "stack.json").read_text()) == before
+
+
+def test_status_of_an_empty_dir_is_one_clear_line(tmp_path: Path) -> None:
+    done = _cli("stack", "status", "--workdir", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"clusterjobs: error: no stack in {tmp_path} "
+                                   f"(run: clusterjobs stack up --workdir {tmp_path})")
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_arguments_are_named(tmp_path: Path) -> None:
+    done = _cli("stack", "up", "--agents", "zero", "--workdir", str(tmp_path))
+    assert done.returncode == 2
+    assert "--agents: not a whole number: 'zero'" in done.stderr
+    done = _cli("stack", "up", "--agents", "2", "--agent-accounts", "alice",
+                "--workdir", str(tmp_path))
+    assert done.returncode != 0
+    assert "--agent-accounts names 1 accounts for 2 agents" in done.stderr
