@@ -8,6 +8,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="$root/.venv"
 stamp="$venv/.install-stamp"
 log() { printf '[install] %s\n' "$*" >&2; }
+# Run a noisy step with its output in a log; show the log's tail only when the step fails.
+quiet() {
+  local out; out="$(mktemp)"
+  if ! "$@" >"$out" 2>&1; then
+    log "error: '$*' failed; its last lines:"; tail -n 40 "$out" >&2; rm -f "$out"; exit 1
+  fi
+  rm -f "$out"
+}
 
 # --- Debian packages -------------------------------------------------------------------
 apt_packages=(zookeeper prometheus libpython3.11 clang-16 lld-16 llvm-16
@@ -62,9 +70,9 @@ if ! "$venv/bin/python" -c 'import http_parser.http' 2>/dev/null; then
   work="$(mktemp -d)"
   "${pip[@]}" download --no-deps --no-binary :all: http-parser==0.9.0 -d "$work"
   tar -xzf "$work"/http-parser-0.9.0.tar.gz -C "$work"
-  (cd "$work/http-parser-0.9.0" && "$venv/bin/python" -c \
+  (cd "$work/http-parser-0.9.0" && quiet "$venv/bin/python" -c \
      'from setuptools import setup; setup(name="http-parser", version="0.9.0", packages=["http_parser"])' \
-     -q bdist_wheel -d "$work/dist" >/dev/null)
+     bdist_wheel -d "$work/dist")
   "${pip[@]}" install --no-deps "$work"/dist/http_parser-0.9.0-*.whl
   rm -rf "$work"
 fi
@@ -74,17 +82,17 @@ fi
 if ! "$venv/bin/python" -c 'import pyeoskit' 2>/dev/null; then
   log "pyeoskit 1.1.12 (built from source with Go; takes a few minutes the first time)"
   "${pip[@]}" install scikit-build cmake ninja cython
-  "${pip[@]}" install --no-build-isolation pyeoskit==1.1.12
+  quiet "${pip[@]}" install --no-build-isolation pyeoskit==1.1.12
 fi
 
 log "clusterjobs and its Python dependencies"
-"${pip[@]}" install -e "$root[test]"
+quiet "${pip[@]}" install -e "$root[test]"
 
 # --- Hadoop jars (NameNode + DataNode run from them with java -cp) ---------------------
 log "Hadoop jars from Maven Central"
 mkdir -p "$venv/share/hadoop"
-mvn -q -B -f "$root/deploy/local/hadoop-pom.xml" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$venv/share/hadoop/lib.new" >/dev/null
+quiet mvn -q -B -Dstyle.color=never -f "$root/deploy/local/hadoop-pom.xml" dependency:copy-dependencies \
+  -DincludeScope=runtime -DoutputDirectory="$venv/share/hadoop/lib.new"
 rm -rf "$venv/share/hadoop/lib" && mv "$venv/share/hadoop/lib.new" "$venv/share/hadoop/lib"
 
 echo "$inputs_hash" > "$stamp"
