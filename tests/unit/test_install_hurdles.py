@@ -31,7 +31,8 @@ def test_pure_parser_reads_a_chunked_mesos_subscribe_answer() -> None:
 
 
 def test_pyeoskit_signs_with_its_go_core() -> None:
-    from pyeoskit import eosapi, wallet  # noqa: F401 - importing loads the Go c-archive
+    from pyeoskit import eosapi
 
-    public = eosapi.get_public_key("5KQwrPbwdL6PhXujxW37FSSQZ1JiwsST4cqQzDeyXtP79zkvFD3")
-    assert public == "EOS6MRyAjQq8ud7hVNYcfnVPJqcVpscN5So8BhtHuGYqET5GDW5CV"
+    from actors.stack.devchain import DEV_PRIVATE_KEY, DEV_PUBLIC_KEY
+
+    assert eosapi.get_public_key(DEV_PRIVATE_KEY) == DEV_PUBLIC_KEY
