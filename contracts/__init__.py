@@ -1,0 +1,1 @@
+"""The jobs and registry contracts: C++ sources, hand-written ABIs, build and deploy tooling."""

@@ -1,0 +1,78 @@
+"""newjob throughput on the local nodeos: actions per second for 1, 10, 50 and 100 actions per
+transaction, and the CPU microseconds nodeos bills per newjob action.
+
+Uses the stack named by --stack or CLUSTERJOBS_STACK; otherwise starts a nodeos-only stack in a
+temporary folder and stops it at the end. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from actors.stack import devchain, nodeos, orchestrator
+from actors.stack.services import Service
+from contracts import build as contract_build
+from contracts import deploy as contract_deploy
+
+BATCHES = {1: 200, 10: 40, 50: 10, 100: 6}  # actions per transaction -> transactions
+
+
+def _fresh(prefix: str) -> str:
+    import secrets
+
+    return prefix + "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(7))
+
+
+def run(url: str) -> None:
+    contract_build.build()
+    contract_deploy.deploy(contract_deploy.Deployment(url))
+    api = devchain.connect(url)
+    researcher, worker = _fresh("bres"), _fresh("bwrk")
+    devchain.create_account(researcher)
+    devchain.create_account(worker)
+    api.push_action("jobs", "regworker", {"worker": worker, "researcher": researcher},
+                    {"jobs": "active"})
+    seq = itertools.count(1)
+    print(f"{'per tx':>6} {'txs':>5} {'actions/s':>10} {'tx/s':>8} "
+          f"{'cpu us/tx':>10} {'cpu us/action':>14}")
+    for per_tx, txs in BATCHES.items():
+        cpu: list[int] = []
+        start = time.perf_counter()
+        for _ in range(txs):
+            actions = [["jobs", "newjob", {"researcher": researcher, "worker": worker,
+                                           "time": next(seq)}, {"jobs": "active"}]
+                       for _ in range(per_tx)]
+            result = api.push_actions(actions, expiration=60 + next(seq) % 3000)
+            cpu.append(int(result["processed"]["receipt"]["cpu_usage_us"]))
+        elapsed = time.perf_counter() - start
+        actions_total = per_tx * txs
+        print(f"{per_tx:>6} {txs:>5} {actions_total / elapsed:>10.1f} {txs / elapsed:>8.1f} "
+              f"{statistics.median(cpu):>10.0f} {statistics.median(cpu) / per_tx:>14.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stack", type=Path, default=os.environ.get("CLUSTERJOBS_STACK"))
+    args = parser.parse_args()
+    if args.stack:
+        run(str(orchestrator.status(Path(args.stack))["nodeos"]))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-chain-") as tmp:
+        workdir = Path(tmp)
+        orchestrator.up(workdir, services=[Service("nodeos", nodeos.start)])
+        try:
+            run(str(orchestrator.status(workdir)["nodeos"]))
+        finally:
+            orchestrator.down(workdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+// The pay formula and the rows both contracts share: the registry's `protocol` row (the jobs
+// contract reads it to know the rate at payout) and eosio.token's `stat` and `accounts` rows.
+// contracts/README.md documents the formula; tests/unit/test_contracts_pay.py holds a Python
+// reference that must agree with it.
+#pragma once
+
+#include "core.hpp"
+
+namespace cj {
+
+using u128 = unsigned __int128;
+
+// Fixed-point rates: rate_fixed = round(rate * 10^(precision + 6)), i.e. the rate in units of
+// 10^-6 of the fund's smallest unit per second; pay for t microseconds is
+// floor(t * rate_fixed / 10^12) smallest units.
+constexpr uint64_t rate_scale_us = 1000000000000ull;  // 10^6 (us per s) * 10^6 (rate fraction)
+constexpr uint64_t rate_fraction_digits = 6;
+// The largest rate accepted, in whole tokens per second.
+constexpr double max_rate = 1000000.0;
+// Time totals stay below 2^62 us (about 146,000 years) so sums and int64 copies never overflow.
+constexpr uint64_t max_time = uint64_t(1) << 62;
+
+enum class rate_error { none, not_finite, negative, too_large, too_precise, too_small };
+
+// Converts a float32 rate (whole tokens per second, from its raw bits) to the fixed-point
+// integer; the float is validated by its bits so NaN and infinities never reach arithmetic.
+inline rate_error rate_to_fixed(uint32_t bits, uint8_t precision, uint64_t& fixed) {
+  const uint32_t exponent = (bits >> 23) & 0xff;
+  if (exponent == 0xff) return rate_error::not_finite;
+  const bool negative = (bits >> 31) != 0;
+  const bool zero = (bits & 0x7fffffffu) == 0;
+  if (zero) {
+    fixed = 0;
+    return rate_error::none;
+  }
+  if (negative) return rate_error::negative;
+  float rate;
+  memcpy(&rate, &bits, 4);
+  if (double(rate) > max_rate) return rate_error::too_large;
+  double scaled = double(rate);
+  for (uint64_t i = 0; i < precision + rate_fraction_digits; ++i) scaled *= 10.0;
+  // 2^63: the product below must fit unsigned 128 bits with time < 2^62 (it does for < 2^66).
+  if (scaled >= 9223372036854775808.0) return rate_error::too_precise;
+  fixed = uint64_t(scaled + 0.5);
+  if (fixed == 0) return rate_error::too_small;
+  return rate_error::none;
+}
+
+// The value of `time` microseconds at `rate_fixed`, in the fund's smallest units, rounded down.
+inline uint64_t time_value(uint64_t time, uint64_t rate_fixed) {
+  // time < 2^62 and rate_fixed < 2^63: the product fits 128 bits.
+  const u128 value = u128(time) * u128(rate_fixed) / rate_scale_us;
+  check(value <= u128(max_asset_amount), "pay exceeds the largest token amount");
+  return uint64_t(value);
+}
+
+// Pay for the `unpaid` most recent microseconds of a contributor's `total` time:
+// value(total) - value(total - unpaid). Summed over payouts this telescopes to
+// value(total): the fraction of a unit rounded off at one payout is paid at a later one, so no
+// time is lost and none is paid twice, while unpaid_time goes back to 0 at every payout.
+inline uint64_t compute_pay(uint64_t total, uint64_t unpaid, uint64_t rate_fixed) {
+  check(unpaid <= total, "unpaid time exceeds total time");
+  if (rate_fixed == 0 || unpaid == 0) return 0;
+  return time_value(total, rate_fixed) - time_value(total - unpaid, rate_fixed);
+}
+
+// ---------------------------------------------------------------- shared rows
+// The jobs contract's `worker` and `dispatcher` rows: scope = the contributor's account,
+// primary key = researcher. The registry reads them to price a payout.
+struct contributor_row {
+  static constexpr bool has_secondary = false;
+  name researcher;
+  uint64_t total_time = 0;
+  uint64_t unpaid_time = 0;
+  uint64_t primary_key() const { return researcher.value; }
+  uint32_t packed_size() const { return 24; }
+  void read(reader& r) {
+    researcher = r.nm();
+    total_time = r.u64();
+    unpaid_time = r.u64();
+  }
+  void write(writer& w) const {
+    w.nm(researcher);
+    w.u64(total_time);
+    w.u64(unpaid_time);
+  }
+};
+
+// registry's `protocol` table: scope = owner, primary key = researcher.
+struct protocol_row {
+  static constexpr bool has_secondary = false;
+  string title;
+  name researcher;
+  string datadir;
+  name fundaccount;
+  asset fund;
+  name tokencontract;
+  uint64_t worker_pay_rate = 0;      // fixed point, see rate_to_fixed
+  uint64_t dispatcher_pay_rate = 0;  // fixed point, see rate_to_fixed
+
+  uint64_t primary_key() const { return researcher.value; }
+  uint32_t packed_size() const { return 5 + title.size + 8 + 5 + datadir.size + 8 + 16 + 8 + 16; }
+  void read(reader& r) {
+    title = r.str();
+    researcher = r.nm();
+    datadir = r.str();
+    fundaccount = r.nm();
+    fund = r.ast();
+    tokencontract = r.nm();
+    worker_pay_rate = r.u64();
+    dispatcher_pay_rate = r.u64();
+  }
+  void write(writer& w) const {
+    w.str(title);
+    w.nm(researcher);
+    w.str(datadir);
+    w.nm(fundaccount);
+    w.ast(fund);
+    w.nm(tokencontract);
+    w.u64(worker_pay_rate);
+    w.u64(dispatcher_pay_rate);
+  }
+};
+
+// eosio.token's `stat` table: scope = symbol code, primary key = symbol code.
+struct token_stat_row {
+  static constexpr bool has_secondary = false;
+  asset supply;
+  asset max_supply;
+  name issuer;
+  uint64_t primary_key() const { return supply.sym.code(); }
+  uint32_t packed_size() const { return 40; }
+  void read(reader& r) {
+    supply = r.ast();
+    max_supply = r.ast();
+    issuer = r.nm();
+  }
+  void write(writer& w) const {
+    w.ast(supply);
+    w.ast(max_supply);
+    w.nm(issuer);
+  }
+};
+
+// eosio.token's `accounts` table: scope = owner, primary key = symbol code.
+struct token_account_row {
+  static constexpr bool has_secondary = false;
+  asset balance;
+  uint64_t primary_key() const { return balance.sym.code(); }
+  uint32_t packed_size() const { return 16; }
+  void read(reader& r) { balance = r.ast(); }
+  void write(writer& w) const { w.ast(balance); }
+};
+
+inline bool valid_type(const string& type, bool& is_worker) {
+  if (equals(type, "worker")) {
+    is_worker = true;
+    return true;
+  }
+  if (equals(type, "dispatcher")) {
+    is_worker = false;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace cj

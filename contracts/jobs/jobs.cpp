@@ -1,0 +1,250 @@
+// The jobs contract: registers workers and dispatchers per researcher, credits their time
+// (microseconds) from finished tasks, and pays the unpaid time through the registry.
+// Every action follows the same order: check arguments; load rows; require_auth; check
+// invariants; write, naming the RAM payer.
+#include "cj/pay.hpp"
+#include "cj/table.hpp"
+
+using namespace cj;
+
+namespace {
+
+// `job` rows: scope = worker, primary key = an auto-increment id, secondary index on time.
+struct job_row {
+  static constexpr bool has_secondary = true;
+  uint64_t id = 0;
+  name researcher;
+  uint64_t time = 0;
+  uint64_t primary_key() const { return id; }
+  uint64_t secondary_key() const { return time; }
+  uint32_t packed_size() const { return 24; }
+  void read(reader& r) {
+    id = r.u64();
+    researcher = r.nm();
+    time = r.u64();
+  }
+  void write(writer& w) const {
+    w.u64(id);
+    w.nm(researcher);
+    w.u64(time);
+  }
+};
+
+// `reg`: a singleton (scope = self, primary key = the table's name) naming the registry.
+struct reg_row {
+  static constexpr bool has_secondary = false;
+  name registry_contract;
+  uint64_t primary_key() const { return "reg"_n.value; }
+  uint32_t packed_size() const { return 8; }
+  void read(reader& r) { registry_contract = r.nm(); }
+  void write(writer& w) const { w.nm(registry_contract); }
+};
+
+name self;
+
+table<contributor_row> contributors(bool worker, name account) {
+  return {self, account.value, worker ? "worker"_n : "dispatcher"_n};
+}
+
+const char* role(bool worker) { return worker ? "worker " : "dispatcher "; }
+
+void check_account(name account, const char* what) {
+  CJ_CHECK(is_account(account.value),
+           text() << what << " account " << account << " does not exist");
+}
+
+void check_time(uint64_t time) {
+  check(time > 0, "time must be positive");
+  check(time < max_time, "time must be below 2^62 microseconds");
+}
+
+text not_registered(bool worker, name account, name researcher) {
+  return static_cast<text&&>(text() << role(worker) << account
+                                    << " is not registered for researcher " << researcher);
+}
+
+void conntoreg(reader& r) {
+  const name registry = r.nm();
+  r.done();
+  check_account(registry, "registry_contract");
+  const table<reg_row> regs{self, self.value, "reg"_n};
+  const int32_t it = regs.find("reg"_n.value);
+  require_auth(self.value);
+  const reg_row row{registry};
+  if (it >= 0)
+    regs.update(it, row, self);
+  else
+    regs.insert(row, self);
+}
+
+void reg_contributor(reader& r, bool worker) {
+  const name account = r.nm();
+  const name researcher = r.nm();
+  r.done();
+  check_account(account, worker ? "worker" : "dispatcher");
+  check_account(researcher, "researcher");
+  const auto rows = contributors(worker, account);
+  const int32_t it = rows.find(researcher.value);
+  require_auth(self.value);
+  CJ_CHECK(it < 0, text() << role(worker) << account << " is already registered for researcher "
+                          << researcher);
+  contributor_row row;
+  row.researcher = researcher;
+  rows.insert(row, self);
+}
+
+void del_contributor(reader& r, bool worker) {
+  const name account = r.nm();
+  const name researcher = r.nm();
+  r.done();
+  const auto rows = contributors(worker, account);
+  const int32_t it = rows.find(researcher.value);
+  CJ_CHECK(it >= 0, not_registered(worker, account, researcher));
+  contributor_row row;
+  rows.load(it, row);
+  require_auth(self.value);
+  // Deleting the row would lose the time nobody has paid for yet.
+  CJ_CHECK(row.unpaid_time == 0, text() << role(worker) << account
+                                        << " has unpaid time for researcher " << researcher
+                                        << "; pay it out first");
+  rows.erase(it, researcher.value);
+}
+
+// Credits `time` (already checked) to a contributor row; the jobs account pays the RAM.
+void credit(bool worker, name account, name researcher, uint64_t time) {
+  const auto rows = contributors(worker, account);
+  const int32_t it = rows.find(researcher.value);
+  CJ_CHECK(it >= 0, not_registered(worker, account, researcher));
+  contributor_row row;
+  rows.load(it, row);
+  require_auth(self.value);
+  // unpaid_time <= total_time always holds, so bounding total_time bounds both.
+  CJ_CHECK(time < max_time - row.total_time,
+           text() << "time overflows the total_time of " << role(worker) << account
+                  << " for researcher " << researcher);
+  row.total_time += time;
+  row.unpaid_time += time;
+  rows.update(it, row, self);
+}
+
+void newjob(reader& r) {
+  const name researcher = r.nm();
+  const name worker = r.nm();
+  const uint64_t time = r.u64();
+  r.done();
+  check_time(time);
+  credit(true, worker, researcher, time);
+  const table<job_row> jobs{self, worker.value, "job"_n};
+  job_row job;
+  job.id = jobs.next_key();
+  job.researcher = researcher;
+  job.time = time;
+  jobs.insert(job, self);
+}
+
+void updatedptch(reader& r) {
+  const name researcher = r.nm();
+  const name dispatcher = r.nm();
+  const uint64_t time = r.u64();
+  r.done();
+  check_time(time);
+  credit(false, dispatcher, researcher, time);
+}
+
+void removejob(reader& r) {
+  const name researcher = r.nm();
+  const name worker = r.nm();
+  const uint64_t time = r.u64();
+  r.done();
+  check_time(time);
+  const table<job_row> jobs{self, worker.value, "job"_n};
+  uint64_t id = 0;
+  // Jobs of several researchers may share a length: take the oldest of this researcher's.
+  const bool found = jobs.find_secondary(
+      time,
+      [&](uint64_t primary) {
+        job_row job;
+        jobs.get(primary, job);
+        return job.researcher == researcher;
+      },
+      id);
+  CJ_CHECK(found, text() << "no job of " << time << " us for researcher " << researcher
+                         << " on worker " << worker);
+  require_auth(self.value);
+  jobs.erase(jobs.find(id), id);
+}
+
+void payout(reader& r) {
+  const name owner = r.nm();
+  const name funder = r.nm();
+  const name researcher = r.nm();
+  const name contributor = r.nm();
+  const string type = r.str();
+  r.done();
+  bool worker = false;
+  check(valid_type(type, worker), "type must be \"worker\" or \"dispatcher\"");
+
+  reg_row reg;
+  check(table<reg_row>{self, self.value, "reg"_n}.get("reg"_n.value, reg),
+        "the jobs contract is not connected to a registry (conntoreg)");
+  const auto rows = contributors(worker, contributor);
+  const int32_t it = rows.find(researcher.value);
+  CJ_CHECK(it >= 0, not_registered(worker, contributor, researcher));
+  contributor_row row;
+  rows.load(it, row);
+  protocol_row protocol;
+  const table<protocol_row> protocols{reg.registry_contract, owner.value, "protocol"_n};
+  CJ_CHECK(protocols.get(researcher.value, protocol),
+           text() << "unknown protocol: owner " << owner << " has no protocol for researcher "
+                  << researcher);
+
+  require_auth(funder.value);
+
+  CJ_CHECK(funder == protocol.fundaccount,
+           text() << "funder " << funder << " is not the fundaccount of the protocol ("
+                  << protocol.fundaccount << ")");
+  CJ_CHECK(row.unpaid_time > 0, text() << "nothing to pay: " << role(worker) << contributor
+                                        << " has no unpaid time for researcher " << researcher);
+  const uint64_t amount = compute_pay(
+      row.total_time, row.unpaid_time,
+      worker ? protocol.worker_pay_rate : protocol.dispatcher_pay_rate);
+  CJ_CHECK(amount > 0, text() << "nothing to pay: the unpaid time of " << role(worker)
+                              << contributor << " is worth less than one token unit");
+
+  // All unpaid time is settled: the rounded-off fraction of a unit is carried by total_time
+  // (see compute_pay). The registry reads this row, so it is written before the inline call.
+  const uint64_t unpaid = row.unpaid_time;
+  row.unpaid_time = 0;
+  rows.update(it, row, self);
+
+  writer data(8 * 4 + 5 + type.size);
+  data.nm(owner);
+  data.nm(researcher);
+  data.nm(contributor);
+  data.u64(unpaid);
+  data.str(type);
+  const permission_level auths[2] = {{self, "active"_n}, {funder, "active"_n}};
+  send_action(reg.registry_contract, "payout"_n, auths, 2, data);
+}
+
+}  // namespace
+
+extern "C" __attribute__((export_name("apply"))) void apply(uint64_t receiver, uint64_t code,
+                                                             uint64_t action) {
+  self = name{receiver};
+  // Only our own actions; notifications from other contracts are ignored.
+  if (code != receiver) return;
+  reader r = action_reader();
+  switch (action) {
+    case "conntoreg"_n.value: return conntoreg(r);
+    case "regworker"_n.value: return reg_contributor(r, true);
+    case "delworker"_n.value: return del_contributor(r, true);
+    case "regdisptch"_n.value: return reg_contributor(r, false);
+    case "deldisptch"_n.value: return del_contributor(r, false);
+    case "newjob"_n.value: return newjob(r);
+    case "removejob"_n.value: return removejob(r);
+    case "updatedptch"_n.value: return updatedptch(r);
+    case "payout"_n.value: return payout(r);
+    default: check(false, "unknown action");
+  }
+}

@@ -1,0 +1,214 @@
+// The registry contract: protocols (a researcher's work, its HDFS folder, its fund and pay
+// rates), and the payout that moves tokens from the fund to a contributor. The payout runs only
+// as an inline action of the connected jobs contract, with the fund account's authority.
+// Every action follows the same order: check arguments; load rows; require_auth; check
+// invariants; write, naming the RAM payer.
+#include "cj/pay.hpp"
+#include "cj/table.hpp"
+
+using namespace cj;
+
+namespace {
+
+// `config`: a singleton (scope = self, primary key = the table's name) naming the jobs contract
+// allowed to call payout.
+struct config_row {
+  static constexpr bool has_secondary = false;
+  name jobs_contract;
+  uint64_t primary_key() const { return "config"_n.value; }
+  uint32_t packed_size() const { return 8; }
+  void read(reader& r) { jobs_contract = r.nm(); }
+  void write(writer& w) const { w.nm(jobs_contract); }
+};
+
+name self;
+
+constexpr uint32_t max_title = 256;
+constexpr uint32_t max_datadir = 1024;
+
+table<protocol_row> protocols(name owner) { return {self, owner.value, "protocol"_n}; }
+
+void check_account(name account, const char* what) {
+  CJ_CHECK(is_account(account.value),
+           text() << what << " account " << account << " does not exist");
+}
+
+text unknown_protocol(name owner, name researcher) {
+  return static_cast<text&&>(text() << "unknown protocol: owner " << owner
+                                    << " has no protocol for researcher " << researcher);
+}
+
+uint64_t checked_rate(uint32_t bits, uint8_t precision, const char* what) {
+  uint64_t fixed = 0;
+  switch (rate_to_fixed(bits, precision, fixed)) {
+    case rate_error::none: return fixed;
+    case rate_error::not_finite: fail(text() << what << " must be a finite number");
+    case rate_error::negative: fail(text() << what << " must not be negative");
+    case rate_error::too_large:
+      fail(text() << what << " must be at most 1000000 tokens per second");
+    case rate_error::too_precise:
+      fail(text() << what << " is too large for the fund's precision");
+    case rate_error::too_small:
+      fail(text() << what << " is below the smallest rate the fund's precision can pay");
+  }
+  return 0;
+}
+
+void addprotocol(reader& r) {
+  protocol_row row;
+  row.title = r.str();
+  const name owner = r.nm();
+  row.researcher = r.nm();
+  row.datadir = r.str();
+  row.fundaccount = r.nm();
+  row.fund = r.ast();
+  row.tokencontract = r.nm();
+  const uint32_t dispatcher_bits = r.f32_bits();
+  const uint32_t worker_bits = r.f32_bits();
+  r.done();
+
+  check(row.title.size > 0 && row.title.size <= max_title, "title must be 1 to 256 bytes");
+  check(row.datadir.size > 0 && row.datadir.size <= max_datadir && row.datadir.data[0] == '/',
+        "datadir must be an absolute path of at most 1024 bytes");
+  check_account(owner, "owner");
+  check_account(row.researcher, "researcher");
+  check_account(row.fundaccount, "fundaccount");
+  check_account(row.tokencontract, "tokencontract");
+  check(row.fund.sym.is_valid(), "fund has an invalid symbol");
+  check(row.fund.amount > 0 && row.fund.is_amount_within_range(), "fund must be positive");
+  row.dispatcher_pay_rate =
+      checked_rate(dispatcher_bits, row.fund.sym.precision(), "dispatcher_pay_rate");
+  row.worker_pay_rate = checked_rate(worker_bits, row.fund.sym.precision(), "worker_pay_rate");
+
+  const uint64_t code = row.fund.sym.code();
+  token_stat_row stat;
+  const table<token_stat_row> stats{row.tokencontract, code, "stat"_n};
+  CJ_CHECK(stats.get(code, stat),
+           (text() << "token ").add_code(code) << " does not exist on " << row.tokencontract);
+  token_account_row balance;
+  if (!table<token_account_row>{row.tokencontract, row.fundaccount.value, "accounts"_n}.get(
+          code, balance))
+    balance.balance = asset{0, stat.supply.sym};
+  const auto rows = protocols(owner);
+  const int32_t it = rows.find(row.researcher.value);
+
+  require_auth(owner.value);
+  require_auth(row.fundaccount.value);
+
+  CJ_CHECK(it < 0, text() << "owner " << owner << " already has a protocol for researcher "
+                          << row.researcher);
+  if (stat.supply.sym.value != row.fund.sym.value) {
+    text message;
+    message << "fund symbol ";
+    message.add_symbol(row.fund.sym) << " does not match the token's symbol ";
+    message.add_symbol(stat.supply.sym) << " on " << row.tokencontract;
+    fail(message);
+  }
+  CJ_CHECK(balance.balance.amount >= row.fund.amount,
+           text() << "insufficient fund: " << row.fundaccount << " holds " << balance.balance
+                  << ", the protocol needs " << row.fund);
+
+  rows.insert(row, owner);
+}
+
+void delprotocol(reader& r) {
+  const name owner = r.nm();
+  const name researcher = r.nm();
+  r.done();
+  const auto rows = protocols(owner);
+  const int32_t it = rows.find(researcher.value);
+  CJ_CHECK(it >= 0, unknown_protocol(owner, researcher));
+  require_auth(owner.value);
+  rows.erase(it, researcher.value);
+}
+
+void conntojobs(reader& r) {
+  const name jobs = r.nm();
+  r.done();
+  check_account(jobs, "jobs_contract");
+  const table<config_row> configs{self, self.value, "config"_n};
+  const int32_t it = configs.find("config"_n.value);
+  require_auth(self.value);
+  const config_row row{jobs};
+  if (it >= 0)
+    configs.update(it, row, self);
+  else
+    configs.insert(row, self);
+}
+
+void payout(reader& r) {
+  const name owner = r.nm();
+  const name researcher = r.nm();
+  const name contributor = r.nm();
+  const int64_t unpaid_time = r.i64();
+  const string type = r.str();
+  r.done();
+  bool worker = false;
+  check(valid_type(type, worker), "type must be \"worker\" or \"dispatcher\"");
+  check(unpaid_time > 0, "unpaid_time must be positive");
+  check(uint64_t(unpaid_time) < max_time, "unpaid_time must be below 2^62 microseconds");
+
+  config_row config;
+  check(table<config_row>{self, self.value, "config"_n}.get("config"_n.value, config),
+        "the registry is not connected to a jobs contract (conntojobs)");
+  const auto rows = protocols(owner);
+  const int32_t it = rows.find(researcher.value);
+  CJ_CHECK(it >= 0, unknown_protocol(owner, researcher));
+  protocol_row row;
+  rows.load(it, row);
+  // The contributor's total time, as the jobs contract has just settled it.
+  contributor_row contributor_time;
+  const table<contributor_row> times{config.jobs_contract, contributor.value,
+                                     worker ? "worker"_n : "dispatcher"_n};
+  CJ_CHECK(times.get(researcher.value, contributor_time),
+           text() << config.jobs_contract << " has no " << (worker ? "worker " : "dispatcher ")
+                  << contributor << " for researcher " << researcher);
+  const uint64_t contributor_total = contributor_time.total_time;
+
+  // Only the jobs contract (its inline action) with the fund account's authority: a
+  // transaction signed by the jobs account's key cannot call payout directly.
+  require_auth(config.jobs_contract.value);
+  require_auth(row.fundaccount.value);
+  CJ_CHECK(get_sender() == config.jobs_contract.value,
+           text() << "payout runs only as an inline action of " << config.jobs_contract);
+
+  const uint64_t amount =
+      compute_pay(contributor_total, uint64_t(unpaid_time),
+                  worker ? row.worker_pay_rate : row.dispatcher_pay_rate);
+  check(amount > 0, "nothing to pay: the unpaid time is worth less than one token unit");
+  const asset quantity{int64_t(amount), row.fund.sym};
+  CJ_CHECK(amount <= uint64_t(row.fund.amount),
+           text() << "insufficient fund: the protocol has " << row.fund
+                  << " left, the payout needs " << quantity);
+
+  row.fund.amount -= int64_t(amount);
+  rows.update(it, row, owner);
+
+  text memo(128);
+  memo << "clusterjobs " << (worker ? "worker" : "dispatcher") << " pay, researcher "
+       << researcher;
+  writer data(8 + 8 + 16 + 5 + memo.size);
+  data.nm(row.fundaccount);
+  data.nm(contributor);
+  data.ast(quantity);
+  data.str(string{memo.data, memo.size});
+  const permission_level auths[1] = {{row.fundaccount, "active"_n}};
+  send_action(row.tokencontract, "transfer"_n, auths, 1, data);
+}
+
+}  // namespace
+
+extern "C" __attribute__((export_name("apply"))) void apply(uint64_t receiver, uint64_t code,
+                                                             uint64_t action) {
+  self = name{receiver};
+  // Only our own actions; notifications (e.g. of token transfers) are ignored.
+  if (code != receiver) return;
+  reader r = action_reader();
+  switch (action) {
+    case "addprotocol"_n.value: return addprotocol(r);
+    case "delprotocol"_n.value: return delprotocol(r);
+    case "conntojobs"_n.value: return conntojobs(r);
+    case "payout"_n.value: return payout(r);
+    default: check(false, "unknown action");
+  }
+}

@@ -1,0 +1,640 @@
+"""The jobs and registry contracts on the local stack's nodeos: build and deploy, the full
+lifecycle, the authorization matrix, bad input, equal-length jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.stack import devchain
+from contracts import build as contract_build
+from contracts import deploy as contract_deploy
+from contracts import pay, serialize
+
+# ------------------------------------------------------------------ helpers
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+# Equal transactions in the same second would share an id ("Duplicate transaction"); a
+# different expiration per push keeps every transaction distinct.
+_sequence = itertools.count()
+
+
+def fresh_name(prefix: str) -> str:
+    """A new account name: ``prefix`` plus random letters (12 characters at most)."""
+    return prefix + "".join(secrets.choice(_LETTERS) for _ in range(12 - len(prefix)))
+
+
+@dataclass
+class Chain:
+    """The stack's nodeos with the contracts deployed."""
+
+    url: str
+    jobs: str
+    registry: str
+    api: Any = field(repr=False)
+
+    def push(self, contract: str, action: str, args: dict | bytes,
+             auth: dict[str, str]) -> dict:
+        """Push one action; returns nodeos's answer (raises pyeoskit's ChainException)."""
+        return self.push_many([(contract, action, args, auth)])
+
+    def push_many(self, actions: Iterable[tuple[str, str, dict | bytes, dict[str, str]]]) -> dict:
+        """Push several actions in one transaction."""
+        batch = [[c, a, args, dict(auth)] for c, a, args, auth in actions]
+        return self.api.push_actions(batch, expiration=60 + next(_sequence) % 3000)
+
+    def error(self, contract: str, action: str, args: dict | bytes,
+              auth: dict[str, str]) -> str:
+        """Push an action that must fail; returns nodeos's one-line reason."""
+        try:
+            self.push(contract, action, args, auth)
+        except Exception as exc:  # pyeoskit's ChainException
+            return devchain.error_message(exc)
+        raise AssertionError(f"{contract}::{action} {args} with {auth} succeeded")
+
+    def rows(self, code: str, scope: str, table: str) -> list[dict]:
+        """Every row of a table (small test tables)."""
+        answer = devchain.rpc(self.url, "/v1/chain/get_table_rows",
+                              {"code": code, "scope": scope, "table": table, "json": True,
+                               "limit": 1000})
+        assert not answer["more"]
+        return list(answer["rows"])
+
+    def units(self, account: str) -> int:
+        """``account``'s JOB balance in the smallest unit (0.0001 JOB)."""
+        text = devchain.balance(self.url, account)
+        if not text:
+            return 0
+        return int(Decimal(text.split()[0]).scaleb(4))
+
+    def account(self, prefix: str) -> str:
+        name = fresh_name(prefix)
+        devchain.create_account(name)
+        return name
+
+    def fund(self, account: str, quantity: str) -> None:
+        self.push("eosio.token", "transfer",
+                  {"from": "eosio", "to": account, "quantity": quantity, "memo": "test fund"},
+                  {"eosio": "active"})
+
+    def delegate(self, funder: str) -> None:
+        contract_deploy.delegate_fund(
+            self.url, funder, contract_deploy.Deployment(self.url, self.jobs, self.registry))
+
+
+def assertion(message: str) -> str:
+    """nodeos's reason for a failed eosio_assert_message."""
+    return f"assertion failure with message: {message}"
+
+
+@dataclass
+class World:
+    """Fresh accounts for one test: a protocol's parties and its contributors."""
+
+    owner: str
+    researcher: str
+    funder: str
+    workers: list[str]
+    dispatchers: list[str]
+
+
+def make_world(chain: Chain, workers: int = 2, dispatchers: int = 2,
+               fund: str = "10000.0000 JOB", delegate: bool = True) -> World:
+    """Create the accounts; the funder holds ``fund`` and (optionally) delegated."""
+    world = World(chain.account("own"), chain.account("res"), chain.account("fun"),
+                  [chain.account("wrk") for _ in range(workers)],
+                  [chain.account("dsp") for _ in range(dispatchers)])
+    chain.fund(world.funder, fund)
+    if delegate:
+        chain.delegate(world.funder)
+    return world
+
+
+def protocol_args(world: World, fund: str = "1000.0000 JOB", dispatcher_rate: float = 0.125,
+                  worker_rate: float = 0.3, token: str = "eosio.token") -> dict:
+    return {"title": "test protocol", "owner": world.owner, "researcher": world.researcher,
+            "datadir": f"/protocols/{world.researcher}", "fundaccount": world.funder,
+            "fund": fund, "tokencontract": token, "dispatcher_pay_rate": dispatcher_rate,
+            "worker_pay_rate": worker_rate}
+
+
+# ------------------------------------------------------------------ fixtures
+
+@pytest.fixture(scope="module")
+def chain(stack: dict) -> Chain:
+    url = str(stack["nodeos"])
+    contract_build.build()
+    contract_deploy.deploy(contract_deploy.Deployment(url))
+    return Chain(url, "jobs", "registry", devchain.connect(url))
+
+
+@pytest.fixture
+def world(chain: Chain) -> World:
+    """Fresh accounts with a protocol and one registered worker and dispatcher."""
+    w = make_world(chain)
+    chain.push(chain.registry, "addprotocol", protocol_args(w), {w.owner: "active",
+                                                                 w.funder: "active"})
+    chain.push_many([
+        (chain.jobs, "regworker", {"worker": w.workers[0], "researcher": w.researcher},
+         {chain.jobs: "active"}),
+        (chain.jobs, "regdisptch", {"dispatcher": w.dispatchers[0], "researcher": w.researcher},
+         {chain.jobs: "active"}),
+    ])
+    return w
+
+
+def _payout(chain: Chain, w: World, contributor: str, kind: str) -> dict:
+    return {"owner": w.owner, "funder": w.funder, "researcher": w.researcher,
+            "contributor": contributor, "type": kind}
+
+
+# ------------------------------------------------------------------ 1. build and deploy
+
+def test_build_is_reproducible(tmp_path) -> None:
+    first = {a.name: a.sha256 for a in contract_build.build(tmp_path / "a")}
+    second = {a.name: a.sha256 for a in contract_build.build(tmp_path / "b")}
+    assert first == second
+    assert set(first) == {"jobs", "registry"}
+
+
+def test_deploy_sets_code_abi_and_eosio_code(chain: Chain) -> None:
+    for name in ("jobs", "registry"):
+        wasm = (contract_build.BUILD_DIR / f"{name}.wasm").read_bytes()
+        assert devchain.code_hash(chain.url, name) == hashlib.sha256(wasm).hexdigest()
+        abi = devchain.rpc(chain.url, "/v1/chain/get_abi", {"account_name": name})["abi"]
+        assert abi["version"] == "eosio::abi/1.1"
+    info = devchain.rpc(chain.url, "/v1/chain/get_account", {"account_name": "jobs"})
+    active = next(p for p in info["permissions"] if p["perm_name"] == "active")
+    assert {"actor": "jobs", "permission": "eosio.code"} in [
+        a["permission"] for a in active["required_auth"]["accounts"]]
+    assert chain.rows("jobs", "jobs", "reg") == [{"registry_contract": "registry"}]
+    assert chain.rows("registry", "registry", "config") == [{"jobs_contract": "jobs"}]
+    # A second deploy finds everything in place and changes nothing.
+    again = contract_deploy.deploy(contract_deploy.Deployment(chain.url))
+    assert again["created"] == [] and again["code_set"] == [] and again["eosio_code"] is False
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "actors.cli", "contracts", *args],
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_cli_build_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    outputs = []
+    for folder in ("one", "two"):
+        result = _cli("build", "--out", str(tmp_path / folder))
+        assert result.returncode == 0, result.stderr
+        outputs.append({name: (tmp_path / folder / f"{name}.wasm").read_bytes()
+                        for name in ("jobs", "registry")})
+    assert outputs[0] == outputs[1]
+
+
+def test_cli_deploy_to_configured_accounts(chain: Chain, stack: dict) -> None:
+    jobs, registry = fresh_name("jobs"), fresh_name("regy")
+    result = _cli("deploy", "--stack", str(stack["workdir"]), "--jobs-account", jobs,
+                  "--registry-account", registry)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["created"] == [jobs, registry] and report["code_set"] == [jobs, registry]
+    for account, name in ((jobs, "jobs"), (registry, "registry")):
+        wasm = (contract_build.BUILD_DIR / f"{name}.wasm").read_bytes()
+        assert devchain.code_hash(chain.url, account) == hashlib.sha256(wasm).hexdigest()
+    assert chain.rows(jobs, jobs, "reg") == [{"registry_contract": registry}]
+    assert chain.rows(registry, registry, "config") == [{"jobs_contract": jobs}]
+    info = devchain.rpc(chain.url, "/v1/chain/get_account", {"account_name": jobs})
+    active = next(p for p in info["permissions"] if p["perm_name"] == "active")
+    assert [a["permission"] for a in active["required_auth"]["accounts"]] == [
+        {"actor": jobs, "permission": "eosio.code"}]
+    # An operator error is one line, no traceback.
+    bad = _cli("deploy", "--url", "http://127.0.0.1:9", "--jobs-account", jobs)
+    assert bad.returncode == 1
+    assert bad.stderr.strip().splitlines()[-1].startswith("clusterjobs: error: ")
+    assert "Traceback" not in bad.stderr
+
+
+# ------------------------------------------------------------------ 2. lifecycle
+
+def test_full_lifecycle(chain: Chain) -> None:
+    w = make_world(chain, workers=1, dispatchers=1)
+    worker, dispatcher = w.workers[0], w.dispatchers[0]
+    funder_start = chain.units(w.funder)
+    chain.push(chain.registry, "addprotocol", protocol_args(w, worker_rate=0.3,
+                                                            dispatcher_rate=0.125),
+               {w.owner: "active", w.funder: "active"})
+    [row] = chain.rows("registry", w.owner, "protocol")
+    worker_fixed = pay.rate_to_fixed(0.3, 4)
+    dispatcher_fixed = pay.rate_to_fixed(0.125, 4)
+    assert row["worker_pay_rate"] == worker_fixed
+    assert row["dispatcher_pay_rate"] == dispatcher_fixed
+    assert row["fund"] == "1000.0000 JOB" and row["fundaccount"] == w.funder
+
+    chain.push(chain.jobs, "conntoreg", {"registry_contract": chain.registry},
+               {chain.jobs: "active"})
+    chain.push_many([
+        (chain.jobs, "regworker", {"worker": worker, "researcher": w.researcher},
+         {chain.jobs: "active"}),
+        (chain.jobs, "regdisptch", {"dispatcher": dispatcher, "researcher": w.researcher},
+         {chain.jobs: "active"}),
+    ])
+    worker_times = [1_234_567 + 1_001 * i for i in range(30)]
+    dispatcher_times = [2_000_003 + 997 * i for i in range(30)]
+    chain.push_many([(chain.jobs, "newjob",
+                      {"researcher": w.researcher, "worker": worker, "time": t},
+                      {chain.jobs: "active"}) for t in worker_times])
+    chain.push_many([(chain.jobs, "updatedptch",
+                      {"researcher": w.researcher, "dispatcher": dispatcher, "time": t},
+                      {chain.jobs: "active"}) for t in dispatcher_times])
+    worker_total, dispatcher_total = sum(worker_times), sum(dispatcher_times)
+    assert chain.rows("jobs", worker, "worker") == [
+        {"researcher": w.researcher, "total_time": worker_total, "unpaid_time": worker_total}]
+    assert len(chain.rows("jobs", worker, "job")) == 30
+
+    expect_w = pay.compute_pay(worker_total, worker_total, worker_fixed)
+    expect_d = pay.compute_pay(dispatcher_total, dispatcher_total, dispatcher_fixed)
+    assert expect_w > 0 and expect_d > 0
+
+    chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
+    assert chain.units(worker) == expect_w
+    assert chain.units(w.funder) == funder_start - expect_w
+    # unpaid_time resets, total_time stays.
+    assert chain.rows("jobs", worker, "worker") == [
+        {"researcher": w.researcher, "total_time": worker_total, "unpaid_time": 0}]
+
+    chain.push(chain.jobs, "payout", _payout(chain, w, dispatcher, "dispatcher"),
+               {w.funder: "active"})
+    assert chain.units(dispatcher) == expect_d
+    assert chain.units(w.funder) == funder_start - expect_w - expect_d
+    assert chain.rows("jobs", dispatcher, "dispatcher") == [
+        {"researcher": w.researcher, "total_time": dispatcher_total, "unpaid_time": 0}]
+    [row] = chain.rows("registry", w.owner, "protocol")
+    fund_left = 10_000_000 - expect_w - expect_d
+    assert row["fund"] == f"{fund_left // 10_000}.{fund_left % 10_000:04d} JOB"
+
+    # A repeated payout with nothing unpaid fails and moves nothing.
+    balances = (chain.units(worker), chain.units(w.funder))
+    assert chain.error(chain.jobs, "payout", _payout(chain, w, worker, "worker"),
+                       {w.funder: "active"}) == assertion(
+        f"nothing to pay: worker {worker} has no unpaid time for researcher {w.researcher}")
+    assert (chain.units(worker), chain.units(w.funder)) == balances
+
+    # Unpaid time worth less than a unit is refused and kept ...
+    chain.push(chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker,
+                                      "time": 100}, {chain.jobs: "active"})
+    assert pay.compute_pay(worker_total + 100, 100, worker_fixed) == 0
+    assert chain.error(chain.jobs, "payout", _payout(chain, w, worker, "worker"),
+                       {w.funder: "active"}) == assertion(
+        f"nothing to pay: the unpaid time of worker {worker} is worth less than one token unit")
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 100
+    # ... and paid with later time: the sum of payouts is the value of the whole time.
+    chain.push(chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker,
+                                      "time": 5_000_000}, {chain.jobs: "active"})
+    chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
+    assert chain.units(worker) == pay.time_value(worker_total + 5_000_100, worker_fixed)
+    assert chain.rows("jobs", worker, "worker") == [
+        {"researcher": w.researcher, "total_time": worker_total + 5_000_100, "unpaid_time": 0}]
+
+
+# ------------------------------------------------------------------ 3. authorization matrix
+
+def test_authorization_matrix(chain: Chain, world: World) -> None:
+    w = world
+    jobs, registry = chain.jobs, chain.registry
+    spare_worker, spare_dispatcher = chain.account("wrk"), chain.account("dsp")
+    others = [w.owner, w.researcher, w.funder, w.workers[0], w.dispatchers[0], registry]
+    worker, dispatcher = w.workers[0], w.dispatchers[0]
+    cases: list[tuple[str, str, dict, dict[str, str], list[dict[str, str]], str]] = [
+        (jobs, "conntoreg", {"registry_contract": registry}, {jobs: "active"},
+         [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "regworker", {"worker": spare_worker, "researcher": w.researcher},
+         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "delworker", {"worker": spare_worker, "researcher": w.researcher},
+         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "regdisptch", {"dispatcher": spare_dispatcher, "researcher": w.researcher},
+         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "deldisptch", {"dispatcher": spare_dispatcher, "researcher": w.researcher},
+         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": 9_000_000},
+         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "removejob", {"researcher": w.researcher, "worker": worker, "time": 9_000_000},
+         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "updatedptch", {"researcher": w.researcher, "dispatcher": dispatcher,
+                               "time": 9_000_000},
+         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"},
+         [{a: "active"} for a in (jobs, w.owner, w.researcher, worker, registry)],
+         f"missing authority of {w.funder}"),
+        (registry, "conntojobs", {"jobs_contract": jobs}, {registry: "active"},
+         [{a: "active"} for a in (jobs, *others[:-1])], "missing authority of registry"),
+        (registry, "delprotocol", {"owner": w.owner, "researcher": w.researcher},
+         {w.owner: "active"},
+         [{a: "active"} for a in (w.researcher, w.funder, worker, jobs, registry)],
+         f"missing authority of {w.owner}"),
+    ]
+    for contract, action, args, right, wrongs, message in cases:
+        for wrong in wrongs:
+            assert chain.error(contract, action, args, wrong) == message, (action, wrong)
+        chain.push(contract, action, args, right)
+
+    # addprotocol needs both the owner and the fund account.
+    args = protocol_args(w)
+    for wrong, missing in (({w.owner: "active"}, w.funder), ({w.funder: "active"}, w.owner),
+                           ({w.researcher: "active"}, w.owner), ({jobs: "active"}, w.owner)):
+        reason = chain.error(registry, "addprotocol", args, wrong)
+        assert reason == f"missing authority of {missing}"
+    chain.push(registry, "addprotocol", args, {w.owner: "active", w.funder: "active"})
+
+
+def test_registry_payout_only_inline_from_jobs(chain: Chain, world: World) -> None:
+    w = world
+    args = {"owner": w.owner, "researcher": w.researcher, "worker": w.workers[0],
+            "unpaid_time": {"_count": 10_000_000}, "type": "worker"}
+    # Even with both signatures a direct push is refused: only jobs' inline action may pay.
+    assert chain.error(chain.registry, "payout", args,
+                       {chain.jobs: "active", w.funder: "active"}) == assertion(
+        "payout runs only as an inline action of jobs")
+    assert chain.error(chain.registry, "payout", args, {w.funder: "active"}) == (
+        "missing authority of jobs")
+    assert chain.error(chain.registry, "payout", args, {chain.jobs: "active"}) == (
+        f"missing authority of {w.funder}")
+    assert chain.units(w.workers[0]) == 0
+
+
+def test_payout_needs_the_funders_delegation(chain: Chain) -> None:
+    w = make_world(chain, workers=1, dispatchers=0, delegate=False)
+    chain.push(chain.registry, "addprotocol", protocol_args(w),
+               {w.owner: "active", w.funder: "active"})
+    chain.push_many([
+        (chain.jobs, "regworker", {"worker": w.workers[0], "researcher": w.researcher},
+         {chain.jobs: "active"}),
+        (chain.jobs, "newjob", {"researcher": w.researcher, "worker": w.workers[0],
+                                "time": 10_000_000}, {chain.jobs: "active"}),
+    ])
+    reason = chain.error(chain.jobs, "payout", _payout(chain, w, w.workers[0], "worker"),
+                         {w.funder: "active"})
+    assert reason.startswith("transaction declares authority") and w.funder in reason
+    assert "jobs" in reason and "eosio.code" in reason
+    chain.delegate(w.funder)
+    chain.push(chain.jobs, "payout", _payout(chain, w, w.workers[0], "worker"),
+               {w.funder: "active"})
+    assert chain.units(w.workers[0]) == pay.compute_pay(10_000_000, 10_000_000,
+                                                        pay.rate_to_fixed(0.3, 4))
+
+
+# ------------------------------------------------------------------ 4. bad input
+
+def _snapshot(chain: Chain, w: World) -> dict:
+    """Every table a bad action could touch, for the world's accounts."""
+    tables = [("registry", w.owner, "protocol"), ("registry", "registry", "config"),
+              ("jobs", "jobs", "reg")]
+    for account in w.workers:
+        tables += [("jobs", account, "worker"), ("jobs", account, "job")]
+    for account in w.dispatchers:
+        tables.append(("jobs", account, "dispatcher"))
+    state = {t: chain.rows(*t) for t in tables}
+    state["balances"] = [chain.units(a) for a in (w.funder, *w.workers, *w.dispatchers)]
+    return state
+
+
+def test_bad_input_is_rejected_without_table_change(chain: Chain, world: World) -> None:
+    w = world
+    jobs, registry = chain.jobs, chain.registry
+    worker, dispatcher = w.workers[0], w.dispatchers[0]
+    unregistered_worker, unregistered_dispatcher = w.workers[1], w.dispatchers[1]
+    stranger = chain.account("own")
+    ghost = fresh_name("nox")  # never created
+    big = (1 << 62) - 1_000
+    chain.push(jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": big},
+               {jobs: "active"})
+    J = {jobs: "active"}
+    F = {w.funder: "active"}
+    both = {w.owner: "active", w.funder: "active"}
+    cases: list[tuple[str, str, dict | bytes, dict[str, str], str]] = [
+        # unknown protocol
+        (jobs, "payout", {**_payout(chain, w, worker, "worker"), "owner": stranger}, F,
+         f"unknown protocol: owner {stranger} has no protocol for researcher {w.researcher}"),
+        (registry, "delprotocol", {"owner": stranger, "researcher": w.researcher},
+         {stranger: "active"},
+         f"unknown protocol: owner {stranger} has no protocol for researcher {w.researcher}"),
+        # accounts that do not exist
+        (jobs, "conntoreg", {"registry_contract": ghost}, J,
+         f"registry_contract account {ghost} does not exist"),
+        (jobs, "regworker", {"worker": ghost, "researcher": w.researcher}, J,
+         f"worker account {ghost} does not exist"),
+        (jobs, "regdisptch", {"dispatcher": dispatcher, "researcher": ghost}, J,
+         f"researcher account {ghost} does not exist"),
+        (registry, "addprotocol", {**protocol_args(w), "researcher": ghost}, both,
+         f"researcher account {ghost} does not exist"),
+        # unregistered worker or dispatcher
+        (jobs, "newjob", {"researcher": w.researcher, "worker": unregistered_worker, "time": 5},
+         J, f"worker {unregistered_worker} is not registered for researcher {w.researcher}"),
+        (jobs, "updatedptch", {"researcher": w.researcher, "dispatcher": unregistered_dispatcher,
+                               "time": 5}, J,
+         f"dispatcher {unregistered_dispatcher} is not registered for researcher "
+         f"{w.researcher}"),
+        (jobs, "delworker", {"worker": unregistered_worker, "researcher": w.researcher}, J,
+         f"worker {unregistered_worker} is not registered for researcher {w.researcher}"),
+        (jobs, "payout", _payout(chain, w, unregistered_dispatcher, "dispatcher"), F,
+         f"dispatcher {unregistered_dispatcher} is not registered for researcher "
+         f"{w.researcher}"),
+        # duplicate registration
+        (jobs, "regworker", {"worker": worker, "researcher": w.researcher}, J,
+         f"worker {worker} is already registered for researcher {w.researcher}"),
+        (jobs, "regdisptch", {"dispatcher": dispatcher, "researcher": w.researcher}, J,
+         f"dispatcher {dispatcher} is already registered for researcher {w.researcher}"),
+        (registry, "addprotocol", protocol_args(w), both,
+         f"owner {w.owner} already has a protocol for researcher {w.researcher}"),
+        # unpaid time is never dropped
+        (jobs, "delworker", {"worker": worker, "researcher": w.researcher}, J,
+         f"worker {worker} has unpaid time for researcher {w.researcher}; pay it out first"),
+        # type
+        (jobs, "payout", _payout(chain, w, worker, "miner"), F,
+         'type must be "worker" or "dispatcher"'),
+        (jobs, "payout", _payout(chain, w, worker, "Worker"), F,
+         'type must be "worker" or "dispatcher"'),
+        # time 0, too large, overflowing
+        (jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": 0}, J,
+         "time must be positive"),
+        (jobs, "updatedptch", {"researcher": w.researcher, "dispatcher": dispatcher, "time": 0},
+         J, "time must be positive"),
+        (jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": 1 << 62}, J,
+         "time must be below 2^62 microseconds"),
+        (jobs, "newjob", {"researcher": w.researcher, "worker": worker,
+                          "time": (1 << 64) - 1}, J, "time must be below 2^62 microseconds"),
+        (jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": 1_000}, J,
+         f"time overflows the total_time of worker {worker} for researcher {w.researcher}"),
+        (jobs, "removejob", {"researcher": w.researcher, "worker": worker, "time": 12345}, J,
+         f"no job of 12345 us for researcher {w.researcher} on worker {worker}"),
+        # funder that is not the protocol's
+        (jobs, "payout", {**_payout(chain, w, worker, "worker"), "funder": w.owner},
+         {w.owner: "active"},
+         f"funder {w.owner} is not the fundaccount of the protocol ({w.funder})"),
+        # fund symbol and token
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "fund": "10.00 JOB"}, both,
+         "fund symbol 2,JOB does not match the token's symbol 4,JOB on eosio.token"),
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "fund": "10.0000 NOPE"}, both,
+         "token NOPE does not exist on eosio.token"),
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "fund": "0.0000 JOB"}, both, "fund must be positive"),
+        # insufficient fund
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "fund": "10000.0001 JOB"}, both,
+         f"insufficient fund: {w.funder} holds 10000.0000 JOB, the protocol needs "
+         "10000.0001 JOB"),
+        # strings
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger, "title": ""},
+         both, "title must be 1 to 256 bytes"),
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "title": "é" * 128 + "x"}, both,
+         "title must be 1 to 256 bytes"),
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "datadir": "/" + "d" * 1024}, both,
+         "datadir must be an absolute path of at most 1024 bytes"),
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "datadir": "relative/dir"}, both,
+         "datadir must be an absolute path of at most 1024 bytes"),
+    ]
+    # Rates: NaN, infinities, negative, too large (raw float32 bits: JSON cannot carry NaN).
+    rate_cases = [
+        (0x7FC00000, "must be a finite number"),  # NaN
+        (0xFFC00001, "must be a finite number"),  # negative NaN with a payload
+        (0x7F800000, "must be a finite number"),  # +inf
+        (0xFF800000, "must be a finite number"),  # -inf
+        (0xBF800000, "must not be negative"),  # -1.0
+        (0x80000001, "must not be negative"),  # smallest negative subnormal
+        (0x49800000, "must be at most 1000000 tokens per second"),  # 1048576.0
+        (0x00000001, "is below the smallest rate the fund's precision can pay"),  # subnormal
+    ]
+    fine = serialize.pack_f32(0.5)
+    for bits, message in rate_cases:
+        bad = serialize.pack_f32_bits(bits)
+        for rate_field, data in (("dispatcher_pay_rate", (bad, fine)),
+                                 ("worker_pay_rate", (fine, bad))):
+            packed = serialize.addprotocol("t", w.owner, stranger, "/d", w.funder,
+                                           "1.0000 JOB", "eosio.token", *data)
+            cases.append((registry, "addprotocol", packed, both, f"{rate_field} {message}"))
+
+    before = _snapshot(chain, w)
+    stranger_before = chain.rows("registry", w.owner, "protocol")
+    for contract, action, args, auth, message in cases:
+        assert chain.error(contract, action, args, auth) == assertion(message), (action, args)
+    assert _snapshot(chain, w) == before
+    assert chain.rows("registry", w.owner, "protocol") == stranger_before
+    assert chain.rows("registry", stranger, "protocol") == []
+
+
+def test_payout_beyond_the_protocol_fund_is_refused(chain: Chain) -> None:
+    w = make_world(chain, workers=1, dispatchers=0)
+    chain.push(chain.registry, "addprotocol", protocol_args(w, fund="1.0000 JOB",
+                                                            worker_rate=1.0),
+               {w.owner: "active", w.funder: "active"})
+    worker = w.workers[0]
+    chain.push_many([
+        (chain.jobs, "regworker", {"worker": worker, "researcher": w.researcher},
+         {chain.jobs: "active"}),
+        (chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker,
+                                "time": 2_000_000}, {chain.jobs: "active"}),
+    ])
+    before = _snapshot(chain, w)
+    assert chain.error(chain.jobs, "payout", _payout(chain, w, worker, "worker"),
+                       {w.funder: "active"}) == assertion(
+        "insufficient fund: the protocol has 1.0000 JOB left, the payout needs 2.0000 JOB")
+    assert _snapshot(chain, w) == before
+
+
+def test_protocol_strings_at_their_limits_and_delprotocol(chain: Chain) -> None:
+    w = make_world(chain, workers=0, dispatchers=0)
+    title, datadir = "t" * 256, "/" + "d" * 1023
+    chain.push(chain.registry, "addprotocol", {**protocol_args(w), "title": title,
+                                               "datadir": datadir},
+               {w.owner: "active", w.funder: "active"})
+    [row] = chain.rows("registry", w.owner, "protocol")
+    assert (row["title"], row["datadir"], row["researcher"]) == (title, datadir, w.researcher)
+    chain.push(chain.registry, "delprotocol", {"owner": w.owner, "researcher": w.researcher},
+               {w.owner: "active"})
+    assert chain.rows("registry", w.owner, "protocol") == []
+
+
+# ------------------------------------------------------------------ 5. equal-length jobs
+
+def test_equal_length_jobs_do_not_collide_and_removejob_by_time(chain: Chain,
+                                                                world: World) -> None:
+    w = world
+    worker = w.workers[0]
+    other = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB", delegate=False)
+    J = {chain.jobs: "active"}
+    chain.push(chain.jobs, "regworker", {"worker": worker, "researcher": other.researcher}, J)
+
+    def job(researcher: str, time: int) -> tuple:
+        return (chain.jobs, "newjob", {"researcher": researcher, "worker": worker, "time": time},
+                J)
+
+    chain.push_many([job(w.researcher, 7_000), job(w.researcher, 7_000),
+                     job(other.researcher, 7_000), job(w.researcher, 7_000),
+                     job(w.researcher, 8_000)])
+    rows = chain.rows("jobs", worker, "job")
+    assert [(r["id"], r["researcher"], r["time"]) for r in rows] == [
+        (0, w.researcher, 7_000), (1, w.researcher, 7_000), (2, other.researcher, 7_000),
+        (3, w.researcher, 7_000), (4, w.researcher, 8_000)]
+    assert chain.rows("jobs", worker, "worker") == [
+        {"researcher": w.researcher, "total_time": 29_000, "unpaid_time": 29_000},
+        {"researcher": other.researcher, "total_time": 7_000, "unpaid_time": 7_000},
+    ] or chain.rows("jobs", worker, "worker") == [
+        {"researcher": other.researcher, "total_time": 7_000, "unpaid_time": 7_000},
+        {"researcher": w.researcher, "total_time": 29_000, "unpaid_time": 29_000},
+    ]
+
+    remove = {"researcher": other.researcher, "worker": worker, "time": 7_000}
+    chain.push(chain.jobs, "removejob", remove, J)
+    assert [r["id"] for r in chain.rows("jobs", worker, "job")] == [0, 1, 3, 4]
+    assert chain.error(chain.jobs, "removejob", remove, J) == assertion(
+        f"no job of 7000 us for researcher {other.researcher} on worker {worker}")
+    remove["researcher"] = w.researcher
+    chain.push(chain.jobs, "removejob", remove, J)  # the oldest of equal length goes first
+    assert [r["id"] for r in chain.rows("jobs", worker, "job")] == [1, 3, 4]
+    chain.push(chain.jobs, "removejob", {**remove, "time": 8_000}, J)
+    assert [r["id"] for r in chain.rows("jobs", worker, "job")] == [1, 3]
+    # Removing archives the row only: the credited time stays.
+    assert {r["total_time"] for r in chain.rows("jobs", worker, "worker")} == {29_000, 7_000}
+    # The next id follows the last row, so ids stay unique.
+    chain.push(*job(w.researcher, 7_000)[:3], J)
+    assert [r["id"] for r in chain.rows("jobs", worker, "job")] == [1, 3, 4]
+
+
+def test_payout_through_a_permission_linked_to_the_schedulers_key(chain: Chain,
+                                                                   world: World) -> None:
+    """The deployment the scheduler uses: the funder links a permission holding only the
+    scheduler's key to jobs::payout; that key can pay out and cannot move the fund itself."""
+    from pyeoskit import eosapi, wallet
+
+    w = world
+    key = eosapi.create_key()
+    chain.push("eosio", "updateauth", {
+        "account": w.funder, "permission": "jobpay", "parent": "active",
+        "auth": {"threshold": 1, "keys": [{"key": key["public"], "weight": 1}],
+                 "accounts": [], "waits": []}}, {w.funder: "active"})
+    chain.push("eosio", "linkauth", {"account": w.funder, "code": chain.jobs, "type": "payout",
+                                     "requirement": "jobpay"}, {w.funder: "active"})
+    wallet.import_key("clusterjobs-test", key["private"])
+    chain.push(chain.jobs, "newjob", {"researcher": w.researcher, "worker": w.workers[0],
+                                      "time": 4_000_000}, {chain.jobs: "active"})
+    chain.push(chain.jobs, "payout", _payout(chain, w, w.workers[0], "worker"),
+               {w.funder: "jobpay"})
+    assert chain.units(w.workers[0]) == pay.compute_pay(4_000_000, 4_000_000,
+                                                        pay.rate_to_fixed(0.3, 4))
+    reason = chain.error("eosio.token", "transfer",
+                         {"from": w.funder, "to": w.owner, "quantity": "1.0000 JOB",
+                          "memo": ""}, {w.funder: "jobpay"})
+    assert reason.startswith("action declares irrelevant authority"), reason
