@@ -46,18 +46,20 @@ def rate_to_fixed(rate: float, precision: int) -> int:
 
 
 def time_value(time_us: int, rate_fixed: int) -> int:
-    """The value of ``time_us`` at ``rate_fixed`` in the fund's smallest units, rounded down."""
-    value = time_us * rate_fixed // RATE_SCALE_US
-    if value > MAX_ASSET_AMOUNT:
-        raise OverflowError("pay exceeds the largest token amount")
-    return value
+    """The value of ``time_us`` at ``rate_fixed`` in the fund's smallest units, rounded down
+    (unbounded, like the contract's 128-bit intermediate)."""
+    return time_us * rate_fixed // RATE_SCALE_US
 
 
 def compute_pay(total_us: int, unpaid_us: int, rate_fixed: int) -> int:
     """Pay for the ``unpaid_us`` latest microseconds of ``total_us``:
-    value(total) - value(total - unpaid), so payouts telescope to value(total)."""
+    value(total) - value(total - unpaid), so payouts telescope to value(total). Only this
+    difference must fit a token amount (see compute_pay in pay.hpp)."""
     if unpaid_us > total_us:
         raise ValueError("unpaid time exceeds total time")
     if unpaid_us <= 0 or rate_fixed == 0:
         return 0
-    return time_value(total_us, rate_fixed) - time_value(total_us - unpaid_us, rate_fixed)
+    pay = time_value(total_us, rate_fixed) - time_value(total_us - unpaid_us, rate_fixed)
+    if pay > MAX_ASSET_AMOUNT:
+        raise OverflowError("pay exceeds the largest token amount")
+    return pay

@@ -38,6 +38,28 @@ text unknown_protocol(name owner, name researcher) {
                                     << " has no protocol for researcher " << researcher);
 }
 
+// datadir is the protocol's HDFS folder: the scheduler watches <datadir>/jobs/incoming and
+// writes under <datadir>/jobs/. The contract cannot see other owners' protocols, so the
+// scheduler must compare folders by their text; that is sound only for normalized paths.
+// Refused: aliases such as "/p/mine/../victim" or "/p//victim", "/" alone, a trailing '/',
+// and control bytes (newlines in paths and logs). Call after the absolute-path check.
+bool normalized_path(const string& path) {
+  uint32_t start = 1;  // the first component starts after the leading '/'
+  for (uint32_t i = 1; i <= path.size; ++i) {
+    if (i < path.size) {
+      const unsigned char c = static_cast<unsigned char>(path.data[i]);
+      if (c < 0x20 || c == 0x7f) return false;
+      if (c != '/') continue;
+    }
+    const uint32_t len = i - start;
+    if (len == 0) return false;  // "//", a trailing '/', or "/" alone
+    if (path.data[start] == '.' && (len == 1 || (len == 2 && path.data[start + 1] == '.')))
+      return false;  // "." or ".."
+    start = i + 1;
+  }
+  return true;
+}
+
 uint64_t checked_rate(uint32_t bits, uint8_t precision, const char* what) {
   uint64_t fixed = 0;
   switch (rate_to_fixed(bits, precision, fixed)) {
@@ -70,6 +92,9 @@ void addprotocol(reader& r) {
   check(row.title.size > 0 && row.title.size <= max_title, "title must be 1 to 256 bytes");
   check(row.datadir.size > 0 && row.datadir.size <= max_datadir && row.datadir.data[0] == '/',
         "datadir must be an absolute path of at most 1024 bytes");
+  check(normalized_path(row.datadir),
+        "datadir must be a normalized path: no empty, \".\" or \"..\" components, no "
+        "control characters");
   check_account(owner, "owner");
   check_account(row.researcher, "researcher");
   check_account(row.fundaccount, "fundaccount");
@@ -94,6 +119,11 @@ void addprotocol(reader& r) {
 
   require_auth(owner.value);
   require_auth(row.fundaccount.value);
+  // The researcher must consent too: the jobs contract keys worker and dispatcher rows by
+  // researcher only, so any protocol for a researcher can settle (zero) the unpaid time of all
+  // that researcher's contributors. Without this, a stranger could open (stranger, researcher)
+  // with a tiny rate and pay every contributor a token fraction for all their unpaid time.
+  require_auth(row.researcher.value);
 
   CJ_CHECK(it < 0, text() << "owner " << owner << " already has a protocol for researcher "
                           << row.researcher);
@@ -102,6 +132,17 @@ void addprotocol(reader& r) {
     message << "fund symbol ";
     message.add_symbol(row.fund.sym) << " does not match the token's symbol ";
     message.add_symbol(stat.supply.sym) << " on " << row.tokencontract;
+    fail(message);
+  }
+  // tokencontract is any account the parties name, so its `accounts` row is untrusted: a row
+  // whose symbol is not the token's is refused before it is compared or printed (the asset
+  // printer's digit buffer holds 18 digits; precision 200 overran it: "access violation").
+  if (balance.balance.sym.value != stat.supply.sym.value) {
+    text message;
+    message << "the balance of " << row.fundaccount << " on " << row.tokencontract
+            << " has symbol ";
+    message.add_symbol(balance.balance.sym) << ", not the token's ";
+    message.add_symbol(stat.supply.sym);
     fail(message);
   }
   CJ_CHECK(balance.balance.amount >= row.fund.amount,

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import secrets
+import struct
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -129,6 +130,11 @@ def protocol_args(world: World, fund: str = "1000.0000 JOB", dispatcher_rate: fl
             "worker_pay_rate": worker_rate}
 
 
+def parties(world: World) -> dict[str, str]:
+    """addprotocol's signers: the owner, the fund account and the researcher."""
+    return {world.owner: "active", world.funder: "active", world.researcher: "active"}
+
+
 # ------------------------------------------------------------------ fixtures
 
 @pytest.fixture(scope="module")
@@ -143,8 +149,7 @@ def chain(stack: dict) -> Chain:
 def world(chain: Chain) -> World:
     """Fresh accounts with a protocol and one registered worker and dispatcher."""
     w = make_world(chain)
-    chain.push(chain.registry, "addprotocol", protocol_args(w), {w.owner: "active",
-                                                                 w.funder: "active"})
+    chain.push(chain.registry, "addprotocol", protocol_args(w), parties(w))
     chain.push_many([
         (chain.jobs, "regworker", {"worker": w.workers[0], "researcher": w.researcher},
          {chain.jobs: "active"}),
@@ -231,7 +236,7 @@ def test_full_lifecycle(chain: Chain) -> None:
     funder_start = chain.units(w.funder)
     chain.push(chain.registry, "addprotocol", protocol_args(w, worker_rate=0.3,
                                                             dispatcher_rate=0.125),
-               {w.owner: "active", w.funder: "active"})
+               parties(w))
     [row] = chain.rows("registry", w.owner, "protocol")
     worker_fixed = pay.rate_to_fixed(0.3, 4)
     dispatcher_fixed = pay.rate_to_fixed(0.125, 4)
@@ -346,13 +351,16 @@ def test_authorization_matrix(chain: Chain, world: World) -> None:
             assert chain.error(contract, action, args, wrong) == message, (action, wrong)
         chain.push(contract, action, args, right)
 
-    # addprotocol needs both the owner and the fund account.
+    # addprotocol needs the owner, the fund account and the researcher.
     args = protocol_args(w)
+    owner_and_funder = {w.owner: "active", w.funder: "active"}
     for wrong, missing in (({w.owner: "active"}, w.funder), ({w.funder: "active"}, w.owner),
-                           ({w.researcher: "active"}, w.owner), ({jobs: "active"}, w.owner)):
+                           ({w.researcher: "active"}, w.owner), ({jobs: "active"}, w.owner),
+                           (owner_and_funder, w.researcher),
+                           ({**owner_and_funder, jobs: "active"}, w.researcher)):
         reason = chain.error(registry, "addprotocol", args, wrong)
         assert reason == f"missing authority of {missing}"
-    chain.push(registry, "addprotocol", args, {w.owner: "active", w.funder: "active"})
+    chain.push(registry, "addprotocol", args, parties(w))
 
 
 def test_registry_payout_only_inline_from_jobs(chain: Chain, world: World) -> None:
@@ -372,8 +380,7 @@ def test_registry_payout_only_inline_from_jobs(chain: Chain, world: World) -> No
 
 def test_payout_needs_the_funders_delegation(chain: Chain) -> None:
     w = make_world(chain, workers=1, dispatchers=0, delegate=False)
-    chain.push(chain.registry, "addprotocol", protocol_args(w),
-               {w.owner: "active", w.funder: "active"})
+    chain.push(chain.registry, "addprotocol", protocol_args(w), parties(w))
     chain.push_many([
         (chain.jobs, "regworker", {"worker": w.workers[0], "researcher": w.researcher},
          {chain.jobs: "active"}),
@@ -418,7 +425,8 @@ def test_bad_input_is_rejected_without_table_change(chain: Chain, world: World) 
                {jobs: "active"})
     J = {jobs: "active"}
     F = {w.funder: "active"}
-    both = {w.owner: "active", w.funder: "active"}
+    # The parties, and the stranger as the researcher of the refused protocols below.
+    both = {**parties(w), stranger: "active"}
     cases: list[tuple[str, str, dict | bytes, dict[str, str], str]] = [
         # unknown protocol
         (jobs, "payout", {**_payout(chain, w, worker, "worker"), "owner": stranger}, F,
@@ -506,6 +514,13 @@ def test_bad_input_is_rejected_without_table_change(chain: Chain, world: World) 
                                    "datadir": "relative/dir"}, both,
          "datadir must be an absolute path of at most 1024 bytes"),
     ]
+    # datadir must be normalized, so no protocol can alias another's folder by its text.
+    for datadir in ("/protocols/mine/../victim", "/protocols//victim", "/protocols/victim/",
+                    "/", "/protocols/./victim", "/..", "/protocols/a\nb"):
+        cases.append((registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                                "datadir": datadir}, both,
+                      'datadir must be a normalized path: no empty, "." or ".." components, '
+                      "no control characters"))
     # Rates: NaN, infinities, negative, too large (raw float32 bits: JSON cannot carry NaN).
     rate_cases = [
         (0x7FC00000, "must be a finite number"),  # NaN
@@ -539,7 +554,7 @@ def test_payout_beyond_the_protocol_fund_is_refused(chain: Chain) -> None:
     w = make_world(chain, workers=1, dispatchers=0)
     chain.push(chain.registry, "addprotocol", protocol_args(w, fund="1.0000 JOB",
                                                             worker_rate=1.0),
-               {w.owner: "active", w.funder: "active"})
+               parties(w))
     worker = w.workers[0]
     chain.push_many([
         (chain.jobs, "regworker", {"worker": worker, "researcher": w.researcher},
@@ -559,7 +574,7 @@ def test_protocol_strings_at_their_limits_and_delprotocol(chain: Chain) -> None:
     title, datadir = "t" * 256, "/" + "d" * 1023
     chain.push(chain.registry, "addprotocol", {**protocol_args(w), "title": title,
                                                "datadir": datadir},
-               {w.owner: "active", w.funder: "active"})
+               parties(w))
     [row] = chain.rows("registry", w.owner, "protocol")
     assert (row["title"], row["datadir"], row["researcher"]) == (title, datadir, w.researcher)
     chain.push(chain.registry, "delprotocol", {"owner": w.owner, "researcher": w.researcher},
@@ -608,7 +623,8 @@ def test_equal_length_jobs_do_not_collide_and_removejob_by_time(chain: Chain,
     assert [r["id"] for r in chain.rows("jobs", worker, "job")] == [1, 3]
     # Removing archives the row only: the credited time stays.
     assert {r["total_time"] for r in chain.rows("jobs", worker, "worker")} == {29_000, 7_000}
-    # The next id follows the last row, so ids stay unique.
+    # The next id follows the last row: unique among live rows, but id 4 comes back after
+    # its row was removed (documented in contracts/README.md).
     chain.push(*job(w.researcher, 7_000)[:3], J)
     assert [r["id"] for r in chain.rows("jobs", worker, "job")] == [1, 3, 4]
 
@@ -638,3 +654,220 @@ def test_payout_through_a_permission_linked_to_the_schedulers_key(chain: Chain,
                          {"from": w.funder, "to": w.owner, "quantity": "1.0000 JOB",
                           "memo": ""}, {w.funder: "jobpay"})
     assert reason.startswith("action declares irrelevant authority"), reason
+
+
+# ------------------------------------------------------------------ 6. review: attacks, limits
+
+def _credit_worker(chain: Chain, w: World, time: int) -> None:
+    chain.push(chain.jobs, "newjob", {"researcher": w.researcher, "worker": w.workers[0],
+                                      "time": time}, {chain.jobs: "active"})
+
+
+def test_a_stranger_cannot_open_a_protocol_on_someone_elses_researcher(chain: Chain,
+                                                                     world: World) -> None:
+    """Worker rows are keyed by researcher only, so whoever holds a protocol for a researcher
+    can settle that researcher's workers. Without the researcher's consent a stranger could
+    open (stranger, researcher) with a tiny rate and a 1-unit budget, pay every worker a
+    fraction of a token and zero their unpaid time, so the real protocol never pays it."""
+    w = world
+    worker = w.workers[0]
+    _credit_worker(chain, w, 10_000_000)  # 10 s: 3.0000 JOB at the real protocol's 0.3/s
+    mallory = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB")
+    squat = {**protocol_args(mallory, fund="0.0100 JOB", worker_rate=0.0001,
+                             dispatcher_rate=0.0001), "researcher": w.researcher}
+    reason = chain.error(chain.registry, "addprotocol", squat,
+                         {mallory.owner: "active", mallory.funder: "active"})
+    assert reason == f"missing authority of {w.researcher}"
+    assert chain.rows("registry", mallory.owner, "protocol") == []
+    # So only the real funder can settle the worker, at the real rate.
+    attack = {**_payout(chain, w, worker, "worker"), "owner": mallory.owner,
+              "funder": mallory.funder}
+    assert chain.error(chain.jobs, "payout", attack, {mallory.funder: "active"}) == assertion(
+        f"unknown protocol: owner {mallory.owner} has no protocol for researcher "
+        f"{w.researcher}")
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 10_000_000
+    chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
+    assert chain.units(worker) == pay.compute_pay(10_000_000, 10_000_000,
+                                                  pay.rate_to_fixed(0.3, 4)) == 30_000
+
+
+def test_action_data_beyond_the_first_memory_page(chain: Chain, world: World) -> None:
+    """The bump allocator grows the memory: a 150 KB action (its buffer alone needs three
+    more 64 KiB pages) still gets the contract's own message, not a memory fault."""
+    w = world
+    packed = serialize.addprotocol("t" * 150_000, w.owner, w.researcher, "/d", w.funder,
+                                   "1.0000 JOB", "eosio.token", serialize.pack_f32(0.5),
+                                   serialize.pack_f32(0.5))
+    assert chain.error(chain.registry, "addprotocol", packed, parties(w)) == assertion(
+        "title must be 1 to 256 bytes")
+    big_type = _payout(chain, w, w.workers[0], "w" * 150_000)
+    assert chain.error(chain.jobs, "payout", big_type, {w.funder: "active"}) == assertion(
+        'type must be "worker" or "dispatcher"')
+
+
+def test_a_small_payout_after_a_large_total_is_not_stuck(chain: Chain) -> None:
+    """Only the payout must fit a token amount, not the value of the whole total_time at
+    today's rate: after a rate change (delprotocol + addprotocol) a worker with a long history
+    must still be paid for new time, or the unpaid time is stuck forever (and delworker
+    refuses the row)."""
+    w = make_world(chain, workers=1, dispatchers=0)
+    worker = w.workers[0]
+    chain.push_many([
+        (chain.registry, "addprotocol", protocol_args(w, worker_rate=1e-9), parties(w)),
+        (chain.jobs, "regworker", {"worker": worker, "researcher": w.researcher},
+         {chain.jobs: "active"}),
+    ])
+    history = 50_000_000_000_000_000  # < 2^62 us
+    _credit_worker(chain, w, history)
+    chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
+    paid = chain.units(worker)
+    assert paid == pay.time_value(history, pay.rate_to_fixed(1e-9, 4)) > 0
+    # The owner re-prices the protocol: 10,000 JOB per second. Time credited while there is
+    # no protocol stays unpaid (payout refused) and is paid at the new rate.
+    chain.push(chain.registry, "delprotocol", {"owner": w.owner, "researcher": w.researcher},
+               {w.owner: "active"})
+    _credit_worker(chain, w, 1_000)  # 1 ms = 10.0000 JOB
+    assert chain.error(chain.jobs, "payout", _payout(chain, w, worker, "worker"),
+                       {w.funder: "active"}) == assertion(
+        f"unknown protocol: owner {w.owner} has no protocol for researcher {w.researcher}")
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 1_000
+    chain.push(chain.registry, "addprotocol", protocol_args(w, worker_rate=10_000.0), parties(w))
+    chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
+    assert chain.units(worker) - paid == 100_000
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 0
+
+
+@pytest.fixture(scope="module")
+def fake_token(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A test-only contract (contracts/testing/faketoken) that stores any eosio.token-shaped
+    rows and sends actions named like ours on as notifications."""
+    artifact = contract_build.build_one("faketoken", "testing/faketoken",
+                                        tmp_path_factory.mktemp("faketoken"))
+    account = chain.account("fake")
+    devchain.deploy_contract(account, artifact.wasm, artifact.abi)
+    return account
+
+
+def _set_fake_row(chain: Chain, fake: str, scope: int, table: str, key: int,
+                  data: bytes) -> None:
+    chain.push(fake, "setrow", {"scope": scope, "table": table, "key": key, "data": data.hex()},
+               {fake: "active"})
+
+
+def test_a_fake_tokens_balance_row_with_another_symbol_is_refused(chain: Chain,
+                                                                  fake_token: str) -> None:
+    """A token contract the registry cannot trust may hold an `accounts` row whose symbol is
+    not the token's (here precision 200): it must be refused with a clear message, and never
+    reach the asset printer (whose digit buffer holds 18 digits)."""
+    w = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB", delegate=False)
+    code = serialize.symbol_value(0, "JOB") >> 8
+    stat = (serialize.pack_asset("1000.0000 JOB") + serialize.pack_asset("1000.0000 JOB")
+            + serialize.pack_name(fake_token))
+    _set_fake_row(chain, fake_token, code, "stat", code, stat)
+    balance = struct.pack("<qQ", 5, serialize.symbol_value(200, "JOB"))
+    _set_fake_row(chain, fake_token, serialize.name_value(w.funder), "accounts", code, balance)
+    args = protocol_args(w, fund="1.0000 JOB", token=fake_token)
+    assert chain.error(chain.registry, "addprotocol", args, parties(w)) == assertion(
+        f"the balance of {w.funder} on {fake_token} has symbol 200,JOB, not the token's 4,JOB")
+    assert chain.rows("registry", w.owner, "protocol") == []
+
+
+def test_notifications_do_not_run_our_actions(chain: Chain, world: World,
+                                              fake_token: str) -> None:
+    """A contract may notify ours with an action named like theirs (here `payout` carrying
+    registry::payout's data): both contracts ignore notifications, so nothing runs (a
+    handled one would abort the sender's transaction or, worse, act on forged data)."""
+    w = world
+    _credit_worker(chain, w, 10_000_000)
+    forged = (serialize.pack_name(w.owner) + serialize.pack_name(w.researcher)
+              + serialize.pack_name(w.workers[0]) + struct.pack("<q", 10_000_000)
+              + serialize.pack_string("worker"))
+    before = _snapshot(chain, w)
+    for target in (chain.registry, chain.jobs):
+        chain.push(fake_token, "payout", serialize.pack_name(target) + forged,
+                   {fake_token: "active"})
+    assert _snapshot(chain, w) == before
+    # Real token notifications (transfers to the contracts' accounts) are ignored too.
+    for target in (chain.registry, chain.jobs):
+        chain.fund(target, "0.0001 JOB")
+
+
+def test_one_worker_for_two_researchers_and_registered_again(chain: Chain) -> None:
+    """A worker's time is kept per researcher: one researcher's funder pays only that
+    researcher's row; after delworker + regworker the row starts from zero and pays exactly
+    the new time (nothing twice, nothing of the other researcher)."""
+    a = make_world(chain, workers=1, dispatchers=0)
+    b = make_world(chain, workers=0, dispatchers=0)
+    worker = a.workers[0]
+    b.workers = [worker]
+    J = {chain.jobs: "active"}
+    chain.push_many([
+        (chain.registry, "addprotocol", protocol_args(a, worker_rate=0.3), parties(a)),
+        (chain.registry, "addprotocol", protocol_args(b, worker_rate=2.0), parties(b)),
+        (chain.jobs, "regworker", {"worker": worker, "researcher": a.researcher}, J),
+        (chain.jobs, "regworker", {"worker": worker, "researcher": b.researcher}, J),
+        (chain.jobs, "newjob", {"researcher": a.researcher, "worker": worker,
+                                "time": 10_000_000}, J),
+        (chain.jobs, "newjob", {"researcher": b.researcher, "worker": worker,
+                                "time": 3_000_000}, J),
+    ])
+    # a's funder cannot settle b's row through a's protocol (it is keyed by researcher).
+    cross = {**_payout(chain, a, worker, "worker"), "researcher": b.researcher}
+    assert chain.error(chain.jobs, "payout", cross, {a.funder: "active"}) == assertion(
+        f"unknown protocol: owner {a.owner} has no protocol for researcher {b.researcher}")
+    chain.push(chain.jobs, "payout", _payout(chain, a, worker, "worker"), {a.funder: "active"})
+    assert chain.units(worker) == 30_000
+    rows = {r["researcher"]: r for r in chain.rows("jobs", worker, "worker")}
+    assert rows[a.researcher]["unpaid_time"] == 0
+    assert rows[b.researcher]["unpaid_time"] == 3_000_000
+    # Registered again for a: a fresh row, paid for the new time only.
+    chain.push_many([
+        (chain.jobs, "delworker", {"worker": worker, "researcher": a.researcher}, J),
+        (chain.jobs, "regworker", {"worker": worker, "researcher": a.researcher}, J),
+        (chain.jobs, "newjob", {"researcher": a.researcher, "worker": worker,
+                                "time": 1_000_000}, J),
+    ])
+    chain.push(chain.jobs, "payout", _payout(chain, a, worker, "worker"), {a.funder: "active"})
+    chain.push(chain.jobs, "payout", _payout(chain, b, worker, "worker"), {b.funder: "active"})
+    assert chain.units(worker) == 30_000 + 3_000 + 60_000
+    assert {r["researcher"]: (r["total_time"], r["unpaid_time"])
+            for r in chain.rows("jobs", worker, "worker")} == {
+        a.researcher: (1_000_000, 0), b.researcher: (3_000_000, 0)}
+
+
+def test_removejob_past_many_equal_length_jobs_grows_memory(chain: Chain, world: World) -> None:
+    """removejob loads every job of that length until it finds the researcher's own: 2,200
+    rows of another researcher need about 70 KB of row buffers, more than the first memory
+    page leaves after the stack and data (the allocator must grow memory in a success path)."""
+    w = world
+    worker = w.workers[0]
+    other = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB", delegate=False)
+    J = {chain.jobs: "active"}
+    chain.push(chain.jobs, "regworker", {"worker": worker, "researcher": other.researcher}, J)
+    crowd = 2_200
+    for start in range(0, crowd, 100):
+        chain.push_many([(chain.jobs, "newjob", {"researcher": other.researcher,
+                                                 "worker": worker, "time": 4_242}, J)
+                         for _ in range(start, min(start + 100, crowd))])
+    _credit_worker(chain, w, 4_242)
+    chain.push(chain.jobs, "removejob", {"researcher": w.researcher, "worker": worker,
+                                         "time": 4_242}, J)
+    answer = devchain.rpc(chain.url, "/v1/chain/get_table_rows",
+                          {"code": chain.jobs, "scope": worker, "table": "job", "json": True,
+                           "lower_bound": str(crowd - 1), "limit": 10})
+    assert [(r["id"], r["researcher"]) for r in answer["rows"]] == [
+        (crowd - 1, other.researcher)]
+
+
+def test_rate_edge_values_that_are_accepted(chain: Chain) -> None:
+    """-0.0 is a zero rate (IEEE -0.0 >= 0); the largest rate, 1,000,000 tokens/s, is stored
+    exactly (10^16 for 4,JOB); a rate that converts to one fixed-point unit is the smallest."""
+    w = make_world(chain, workers=0, dispatchers=0, delegate=False)
+    packed = serialize.addprotocol("edges", w.owner, w.researcher, "/p/edges", w.funder,
+                                   "1.0000 JOB", "eosio.token",
+                                   serialize.pack_f32_bits(0x80000000),  # -0.0
+                                   serialize.pack_f32(1_000_000.0))
+    chain.push(chain.registry, "addprotocol", packed, parties(w))
+    [row] = chain.rows("registry", w.owner, "protocol")
+    assert (int(row["dispatcher_pay_rate"]), int(row["worker_pay_rate"])) == (0, 10**16)
+    assert pay.rate_to_fixed(1e-10, 4) == 1

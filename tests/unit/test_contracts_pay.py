@@ -81,4 +81,13 @@ def test_largest_inputs_stay_in_128_bits_or_are_refused() -> None:
     assert pay.time_value(pay.MAX_TIME - 1, 10**12) == pay.MAX_TIME - 1
     assert (pay.MAX_TIME - 1) * (2**63 - 1) < 2**128
     with pytest.raises(OverflowError):
-        pay.time_value(pay.MAX_TIME - 1, fixed)
+        pay.compute_pay(pay.MAX_TIME - 1, pay.MAX_TIME - 1, fixed)
+
+
+def test_only_the_payout_must_fit_a_token_amount() -> None:
+    # A long history at a high rate is worth more than 2^62-1 units; a small new slice is
+    # still payable (the contract bounds the difference, not value(total)).
+    fixed = pay.rate_to_fixed(1_000_000.0, 4)
+    total = pay.MAX_TIME - 1
+    assert pay.time_value(total, fixed) > pay.MAX_ASSET_AMOUNT
+    assert pay.compute_pay(total, 1_000, fixed) == 10_000_000

@@ -161,18 +161,21 @@ struct text {
   text& operator<<(const asset& a) {
     uint64_t mag = a.amount < 0 ? uint64_t(-(a.amount + 1)) + 1 : uint64_t(a.amount);
     if (a.amount < 0) *this << "-";
+    // Valid symbols have at most 18 decimals (and 10^18 fits uint64); clamp so that an
+    // unchecked symbol (e.g. from another contract's row) cannot overrun `digits`.
+    const int precision = a.sym.precision() > 18 ? 18 : a.sym.precision();
     uint64_t div = 1;
-    for (int i = 0; i < a.sym.precision(); ++i) div *= 10;
+    for (int i = 0; i < precision; ++i) div *= 10;
     *this << mag / div;
-    if (a.sym.precision()) {
+    if (precision) {
       *this << ".";
       uint64_t frac = mag % div;
       char digits[18];
-      for (int i = a.sym.precision() - 1; i >= 0; --i) {
+      for (int i = precision - 1; i >= 0; --i) {
         digits[i] = char('0' + frac % 10);
         frac /= 10;
       }
-      add(digits, a.sym.precision());
+      add(digits, uint32_t(precision));
     }
     return (*this << " ").add_code(a.sym.code());
   }

@@ -46,22 +46,25 @@ inline rate_error rate_to_fixed(uint32_t bits, uint8_t precision, uint64_t& fixe
   return rate_error::none;
 }
 
-// The value of `time` microseconds at `rate_fixed`, in the fund's smallest units, rounded down.
-inline uint64_t time_value(uint64_t time, uint64_t rate_fixed) {
-  // time < 2^62 and rate_fixed < 2^63: the product fits 128 bits.
-  const u128 value = u128(time) * u128(rate_fixed) / rate_scale_us;
-  check(value <= u128(max_asset_amount), "pay exceeds the largest token amount");
-  return uint64_t(value);
+// The value of `time` microseconds at `rate_fixed`, in the fund's smallest units, rounded
+// down. Not bounded: time < 2^62 and rate_fixed < 2^63, so the product fits 128 bits (< 2^125).
+inline u128 time_value(uint64_t time, uint64_t rate_fixed) {
+  return u128(time) * u128(rate_fixed) / rate_scale_us;
 }
 
 // Pay for the `unpaid` most recent microseconds of a contributor's `total` time:
 // value(total) - value(total - unpaid). Summed over payouts this telescopes to
 // value(total): the fraction of a unit rounded off at one payout is paid at a later one, so no
 // time is lost and none is paid twice, while unpaid_time goes back to 0 at every payout.
+// Only the difference must fit a token amount: value(total) itself may exceed 2^62-1 (a long
+// history priced at a later, higher rate after delprotocol + addprotocol) and bounding it
+// would make every later payout, and so the contributor's unpaid time, fail forever.
 inline uint64_t compute_pay(uint64_t total, uint64_t unpaid, uint64_t rate_fixed) {
   check(unpaid <= total, "unpaid time exceeds total time");
   if (rate_fixed == 0 || unpaid == 0) return 0;
-  return time_value(total, rate_fixed) - time_value(total - unpaid, rate_fixed);
+  const u128 pay = time_value(total, rate_fixed) - time_value(total - unpaid, rate_fixed);
+  check(pay <= u128(max_asset_amount), "pay exceeds the largest token amount");
+  return uint64_t(pay);
 }
 
 // ---------------------------------------------------------------- shared rows
