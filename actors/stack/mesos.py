@@ -1,10 +1,108 @@
-"""Placeholder: the mesos service of the local stack (being written)."""
+"""The Mesos service of the local stack: the emulator's masters and agents (actors/local/).
+
+Starts N masters (each ``python -m actors.local.master``), then M agents (each
+``python -m actors.local.agent``), waits until a leader is elected through ZooKeeper and every
+agent is registered with it, and returns the ``mesos`` (zk://…/mesos), ``mesos_masters`` and
+``mesos_agents`` endpoints.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+import urllib.request
+from collections.abc import Sequence
+
 from actors.stack.context import StackContext
+from actors.stack.errors import StackError
+
+ZK_PATH = "/mesos"
+SEPARATE_AGENTS_MAX = 8
 
 
-def start(ctx: StackContext) -> dict[str, object]:
-    """Not written yet: adds no endpoint."""
-    return {}
+def _get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=3) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def leader_state(masters: Sequence[str]) -> dict | None:
+    """/master/state of the elected master among ``masters`` (None when none leads)."""
+    for url in masters:
+        try:
+            state = _get_json(f"{url}/master/state")
+        except OSError:
+            continue
+        if state.get("elected_time") is not None:
+            return state
+    return None
+
+
+def start(ctx: StackContext, *, zk_path: str = ZK_PATH, prefix: str = "mesos",
+          master_flags: Sequence[str] = (), agent_flags: Sequence[str] = (),
+          agents_per_process: int | None = None) -> dict[str, object]:
+    """Start the masters and agents; ``prefix`` names their processes and folders.
+
+    Tests pass a private ``zk_path``/``prefix`` (and short timeouts in ``*_flags``) to run a
+    mini-cluster of their own on the session's ZooKeeper. Each agent gets its own process up
+    to ``SEPARATE_AGENTS_MAX`` agents; beyond that they are grouped 25 to a process (each still
+    with its own id, port, resources and sandboxes) so that 100 agents fit on 2 cores."""
+    if agents_per_process is None:
+        agents_per_process = 1 if ctx.options.agents <= SEPARATE_AGENTS_MAX else 25
+    zk = ctx.endpoints.get("zookeeper")
+    if not zk:
+        raise StackError("mesos needs ZooKeeper, which is not up")
+    zk_url = f"zk://{zk}{zk_path}"
+    opts = ctx.options
+    accounts = list(opts.agent_accounts) or [f"worker{i + 1}" for i in range(opts.agents)]
+    if len(accounts) != opts.agents:
+        raise StackError(f"{len(accounts)} agent accounts given for {opts.agents} agents")
+    home = ctx.service_dir(prefix)
+    py = sys.executable
+    masters: list[str] = []
+    procs = []
+    taken: set[int] = set()
+
+    def port() -> int:
+        # ctx.port() may hand out a port twice when many are asked for before any is bound.
+        while (found := ctx.port()) in taken:
+            pass
+        taken.add(found)
+        return found
+
+    for i in range(opts.masters):
+        port_ = port()
+        name = f"{prefix}-master-{i + 1}"
+        procs.append((name, ctx.spawn(name, [py, "-m", "actors.local.master", "--zk", zk_url,
+                                              "--port", str(port_), *master_flags])))
+        masters.append(f"http://127.0.0.1:{port_}")
+    for name, proc in procs:
+        url = masters[procs.index((name, proc))]
+        ctx.wait_http(name, f"{url}/health", proc)
+    agents: list[str] = []
+    groups = [list(range(i, min(i + agents_per_process, opts.agents)))
+              for i in range(0, opts.agents, agents_per_process)]
+    for group in groups:
+        ports = [port() for _ in group]
+        name = f"{prefix}-agent-{group[0] + 1}" + (
+            f"-{group[-1] + 1}" if len(group) > 1 else "")
+        argv = [py, "-m", "actors.local.agent", "--zk", zk_url,
+                "--port", ",".join(map(str, ports)),
+                "--account", ",".join(accounts[i] for i in group),
+                "--index-base", str(group[0]),
+                "--work-dir", str(home / "agents"), *agent_flags]
+        procs.append((name, ctx.spawn(name, argv)))
+        agents.extend(f"http://127.0.0.1:{p}" for p in ports)
+
+    dead: list[str] = []
+
+    def ready() -> bool:
+        dead.extend(name for name, proc in procs if proc.poll() is not None)
+        if dead:
+            return True  # stop waiting; reported below (wait_until swallows exceptions)
+        state = leader_state(masters)
+        return state is not None and len(state.get("slaves", [])) >= opts.agents
+
+    ctx.wait_until(f"{prefix}-master-1", ready, what="with a leader and every agent registered")
+    if dead:
+        raise StackError(f"{dead[0]} exited while starting", ctx.log_path(dead[0]))
+    return {"mesos": zk_url, "mesos_masters": masters, "mesos_agents": agents}

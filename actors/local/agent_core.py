@@ -1,0 +1,83 @@
+"""Pure pieces of the agent: attributes, sandbox layout, the executor environment, commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_RESOURCES = "cpus:4;mem:4096;disk:10240;ports:[31000-32000]"
+
+
+class AgentConfigError(ValueError):
+    """A flag value the agent cannot use."""
+
+
+def parse_attributes(text: str) -> list[dict]:
+    """``rack:r1;eos_account:alice;weight:3`` -> v1 Attribute list (TEXT or SCALAR)."""
+    out: list[dict] = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, value = part.partition(":")
+        if not sep or not name.strip():
+            raise AgentConfigError(f"attribute {part!r} is not name:value")
+        name, value = name.strip(), value.strip()
+        try:
+            out.append({"name": name, "type": "SCALAR", "scalar": {"value": float(value)}})
+        except ValueError:
+            out.append({"name": name, "type": "TEXT", "text": {"value": value}})
+    return out
+
+
+def sandbox_dir(work_dir: Path, agent_id: str, framework_id: str, executor_id: str,
+                container_id: str) -> Path:
+    """The Mesos sandbox layout under the agent's work dir."""
+    return (work_dir / "slaves" / agent_id / "frameworks" / framework_id / "executors"
+            / executor_id / "runs" / container_id)
+
+
+def executor_env(*, agent_id: str, agent_address: str, framework_id: str, executor_id: str,
+                 sandbox: Path, checkpoint: bool, shutdown_grace: float,
+                 extra: list | None = None) -> dict[str, str]:
+    """The MESOS_* environment an agent gives an executor, plus CommandInfo.environment."""
+    env = {
+        "MESOS_FRAMEWORK_ID": framework_id,
+        "MESOS_EXECUTOR_ID": executor_id,
+        "MESOS_AGENT_ENDPOINT": agent_address,
+        "MESOS_SLAVE_ID": agent_id,
+        "MESOS_SLAVE_PID": f"slave(1)@{agent_address}",
+        "MESOS_DIRECTORY": str(sandbox),
+        "MESOS_SANDBOX": str(sandbox),
+        "MESOS_CHECKPOINT": "1" if checkpoint else "0",
+        "MESOS_HTTP_COMMAND_EXECUTOR": "0",
+        "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": f"{shutdown_grace:g}secs",
+        "MESOS_RECOVERY_TIMEOUT": "15mins",
+        "MESOS_SUBSCRIPTION_BACKOFF_MAX": "2secs",
+        "MESOS_EXECUTOR_AUTHENTICATION_TOKEN": "",
+    }
+    env.pop("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")  # only with executor authentication on
+    for var in extra or []:
+        if isinstance(var, dict) and isinstance(var.get("name"), str):
+            env[var["name"]] = str(var.get("value", ""))
+    return env
+
+
+def command_argv(command: dict) -> tuple[list[str], str | None]:
+    """(argv, error) for a CommandInfo: ``/bin/sh -c value`` unless ``shell`` is false."""
+    value = command.get("value")
+    if command.get("shell", True):
+        if not isinstance(value, str) or not value:
+            return [], "CommandInfo.value is empty"
+        return ["/bin/sh", "-c", value], None
+    args = command.get("arguments") or []
+    if not isinstance(value, str) or not value or not isinstance(args, list):
+        return [], "CommandInfo without shell needs value (the program) and arguments"
+    return [value, *[str(a) for a in args[1:]]], None
+
+
+def exit_state(returncode: int, killed: bool) -> tuple[str, str]:
+    """(terminal state, message) for a finished command; negative codes are signals."""
+    if killed:
+        return "TASK_KILLED", "Command terminated by a kill request"
+    if returncode == 0:
+        return "TASK_FINISHED", "Command exited with status 0"
+    if returncode < 0:
+        return "TASK_FAILED", f"Command terminated with signal {-returncode}"
+    return "TASK_FAILED", f"Command exited with status {returncode}"

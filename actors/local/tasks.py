@@ -1,0 +1,145 @@
+"""Task states, status construction, and the agent's status-update ledger.
+
+The ledger does what the Mesos agent's status update manager does: updates of one task are
+delivered in order, only the oldest unacknowledged one is in flight, and it is resent every
+``retry_seconds`` until the scheduler's acknowledgement (carrying its uuid) comes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+
+TERMINAL_STATES = frozenset({
+    "TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED",
+    "TASK_GONE", "TASK_GONE_BY_OPERATOR",
+})
+ACTIVE_STATES = frozenset({
+    "TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_UNREACHABLE",
+})
+ALL_STATES = TERMINAL_STATES | ACTIVE_STATES | {"TASK_UNKNOWN"}
+
+
+def is_terminal(state: str) -> bool:
+    """True for states after which a task never changes again."""
+    return state in TERMINAL_STATES
+
+
+def new_uuid() -> str:
+    """A status uuid as the v1 API carries bytes: base64 of the 16 raw bytes."""
+    return base64.b64encode(uuid.uuid4().bytes).decode("ascii")
+
+
+def make_status(
+    task_id: str,
+    state: str,
+    *,
+    agent_id: str | None = None,
+    executor_id: str | None = None,
+    source: str = "SOURCE_EXECUTOR",
+    reason: str | None = None,
+    message: str | None = None,
+    with_uuid: bool = True,
+    now: float | None = None,
+) -> dict:
+    """A v1 ``TaskStatus``; master-generated ones go without uuid (nothing to acknowledge)."""
+    status: dict = {"task_id": {"value": task_id}, "state": state, "source": source,
+                    "timestamp": time.time() if now is None else now}
+    if agent_id:
+        status["agent_id"] = {"value": agent_id}
+    if executor_id:
+        status["executor_id"] = {"value": executor_id}
+    if reason:
+        status["reason"] = reason
+    if message:
+        status["message"] = message
+    if with_uuid:
+        status["uuid"] = new_uuid()
+    return status
+
+
+@dataclass
+class _Stream:
+    framework_id: str
+    pending: deque = field(default_factory=deque)  # statuses, oldest first
+    next_send: float = 0.0  # when the head may be (re)sent
+    latest_state: str = "TASK_STAGING"
+
+
+class UpdateLedger:
+    """Per-task ordered queues of unacknowledged status updates (pure; the caller sends)."""
+
+    def __init__(self, retry_seconds: float = 2.0) -> None:
+        self.retry_seconds = retry_seconds
+        self._streams: dict[str, _Stream] = {}
+
+    def add(self, framework_id: str, status: dict, now: float) -> bool:
+        """Queue ``status`` (which must carry a uuid); True when it is due to be sent now."""
+        task_id = status["task_id"]["value"]
+        stream = self._streams.get(task_id)
+        if stream is None:
+            stream = self._streams[task_id] = _Stream(framework_id)
+        stream.latest_state = status["state"]
+        stream.pending.append(status)
+        if len(stream.pending) == 1:
+            stream.next_send = now
+            return True
+        return False
+
+    def latest_state(self, task_id: str) -> str | None:
+        """The newest state queued for the task (what the master should believe)."""
+        stream = self._streams.get(task_id)
+        return stream.latest_state if stream else None
+
+    def due(self, now: float) -> list[tuple[str, dict, str]]:
+        """(framework_id, head status, latest state) of each stream whose head should go out.
+
+        Marks them sent: the next retry is ``retry_seconds`` later unless acknowledged."""
+        out = []
+        for stream in self._streams.values():
+            if stream.pending and stream.next_send <= now:
+                out.append((stream.framework_id, stream.pending[0], stream.latest_state))
+                stream.next_send = now + self.retry_seconds
+        return out
+
+    def resend_all(self, now: float) -> None:
+        """Make every head due now (after re-registering with a new master)."""
+        for stream in self._streams.values():
+            stream.next_send = now
+
+    def acknowledge(self, task_id: str, status_uuid: str) -> tuple[dict | None, bool]:
+        """Drop the head if ``status_uuid`` is its uuid; returns (acked status, next is due).
+
+        An ack for anything but the head is a duplicate or stale and is ignored."""
+        stream = self._streams.get(task_id)
+        if stream is None or not stream.pending:
+            return None, False
+        head = stream.pending[0]
+        if head.get("uuid") != status_uuid:
+            return None, False
+        stream.pending.popleft()
+        if not stream.pending:
+            if is_terminal(head["state"]):
+                del self._streams[task_id]
+            return head, False
+        stream.next_send = 0.0
+        return head, True
+
+    def unacknowledged(self, task_id: str) -> int:
+        """How many updates of the task wait for acknowledgement."""
+        stream = self._streams.get(task_id)
+        return len(stream.pending) if stream else 0
+
+    def drop_framework(self, framework_id: str) -> int:
+        """Forget a removed framework's updates; returns how many were dropped."""
+        gone = [t for t, s in self._streams.items() if s.framework_id == framework_id]
+        dropped = 0
+        for task_id in gone:
+            dropped += len(self._streams.pop(task_id).pending)
+        return dropped
+
+    def __len__(self) -> int:
+        return sum(len(s.pending) for s in self._streams.values())
