@@ -6,6 +6,7 @@ and takes the stack down. Exit status 0 only when every service answered.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 import time
@@ -40,8 +41,10 @@ def main() -> int:
         stopped = orchestrator.down(workdir)
         print(f"== stack down ({len(stopped)} processes stopped)")
     if failed:
-        print(f"demo: unhealthy: {', '.join(failed)}", file=sys.stderr)
+        print(f"demo: unhealthy: {', '.join(failed)}; logs kept in {workdir / 'logs'}",
+              file=sys.stderr)
         return 1
+    shutil.rmtree(workdir, ignore_errors=True)
     print("demo: every service healthy")
     return 0
 

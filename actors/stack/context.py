@@ -34,6 +34,12 @@ class StackContext:
     options: StackOptions = field(default_factory=StackOptions)
     endpoints: dict[str, object] = field(default_factory=dict)
     records: list[ProcessRecord] = field(default_factory=list)
+    #: Called (under the lock) with every record so far after each spawn, so the orchestrator
+    #: can persist them at once: a `stack up` killed mid-start leaves nothing unrecorded.
+    on_spawn: Callable[[list[ProcessRecord]], None] | None = None
+    #: Set when the start is abandoned (Ctrl-C, another service failed): no new process
+    #: starts and every wait gives up at its next poll.
+    cancelled: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def service_dir(self, name: str) -> Path:
@@ -59,9 +65,13 @@ class StackContext:
         cwd: Path | None = None,
     ) -> subprocess.Popen:
         """Start a long-running process of the stack; `down` will stop it."""
-        proc, record = spawn(name, argv, self.log_path(name), env=env, cwd=cwd)
         with self._lock:
+            if self.cancelled.is_set():
+                raise StackError(f"{name}: not started, the stack start was abandoned")
+            proc, record = spawn(name, argv, self.log_path(name), env=env, cwd=cwd)
             self.records.append(record)
+            if self.on_spawn is not None:
+                self.on_spawn(list(self.records))
         return proc
 
     def wait_until(
@@ -76,6 +86,8 @@ class StackContext:
         limit = self.options.start_timeout if timeout is None else timeout
         start = time.monotonic()
         while True:
+            if self.cancelled.is_set():
+                raise StackError(f"{name}: start abandoned")
             if proc is not None and proc.poll() is not None:
                 raise StackError(
                     f"{name} exited with code {proc.returncode} while starting",

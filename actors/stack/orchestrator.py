@@ -74,31 +74,45 @@ def up(workdir: Path, options: StackOptions | None = None,
         state = read_state(workdir)
         if state is not None:
             alive = [r for r in _records(state) if is_running(r)]
-            if alive and len(alive) == len(_records(state)):
+            complete = not state.get("starting", False)
+            if complete and alive and len(alive) == len(_records(state)):
                 return state, False
-            # A stack that partly died: clear it so the new one starts from nothing.
-            for record in alive:
+            # A stack that partly died, or an `up` that was killed mid-start (we hold the
+            # lock, so it is not running): stop what is left and start from nothing.
+            for record in reversed(alive):
                 stop(record)
             state_path(workdir).unlink()
         ctx = StackContext(workdir=workdir, options=options)
+        ctx.on_spawn = lambda records: _write_state(workdir, _state(ctx, {}, records, True))
         timings: dict[str, float] = {}
         try:
             _start_all(ctx, services or all_services(), timings)
         except BaseException:
             for record in reversed(ctx.records):
                 stop(record)
+            state_path(workdir).unlink(missing_ok=True)
             raise
-        state = {
-            "workdir": str(workdir),
-            "started_at": time.time(),
-            "endpoints": ctx.endpoints,
-            "startup_seconds": timings,
-            "processes": [r.to_json() for r in ctx.records],
-        }
-        tmp = state_path(workdir).with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(state_path(workdir))
+        state = _state(ctx, timings, ctx.records, False)
+        _write_state(workdir, state)
         return state, True
+
+
+def _state(ctx: StackContext, timings: dict[str, float], records: list[ProcessRecord],
+           starting: bool) -> dict:
+    return {
+        "workdir": str(ctx.workdir),
+        "starting": starting,
+        "started_at": time.time(),
+        "endpoints": ctx.endpoints,
+        "startup_seconds": timings,
+        "processes": [r.to_json() for r in records],
+    }
+
+
+def _write_state(workdir: Path, state: dict) -> None:
+    tmp = state_path(workdir).with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(state_path(workdir))  # readers never see a half-written file
 
 
 def _start_all(ctx: StackContext, services: list[Service], timings: dict[str, float]) -> None:
@@ -113,10 +127,19 @@ def _start_all(ctx: StackContext, services: list[Service], timings: dict[str, fl
         errors: list[BaseException] = []
         threads = [threading.Thread(target=_start_one, args=(ctx, s, timings, errors),
                                     name=s.name) for s in wave]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            # Ctrl-C: let the running starts give up (they poll ``cancelled``) before the
+            # caller stops what was started, so no process is spawned after the clean-up.
+            ctx.cancelled.set()
+            for thread in threads:
+                if thread.ident is not None:
+                    thread.join()
+            raise
         if errors:
             raise errors[0]
         done |= {s.name for s in wave}
@@ -130,6 +153,7 @@ def _start_one(ctx: StackContext, service: Service, timings: dict[str, float],
         found = service.start(ctx)
     except BaseException as exc:  # collected; the caller raises the first one
         errors.append(exc)
+        ctx.cancelled.set()  # the services starting beside it give up instead of finishing
         return
     timings[service.name] = round(time.monotonic() - began, 2)
     ctx.endpoints.update(found)
@@ -144,6 +168,8 @@ def status(workdir: Path) -> dict:
         raise StackError(f"no stack in {workdir} (run: clusterjobs stack up --workdir {workdir})")
     records = _records(state)
     down_names = sorted({r.name for r in records if not is_running(r)})
+    if state.get("starting"):
+        down_names.append("(stack start not finished or interrupted; run `stack up` again)")
     return {
         **state["endpoints"],
         "workdir": str(workdir),

@@ -135,3 +135,56 @@ def test_down_never_signals_a_reused_pid(tmp_path: Path) -> None:
     # A record whose start time does not match the live process with that pid is not ours.
     record = ProcessRecord("ghost", os.getpid(), start_ticks=1, log="-")
     assert not is_running(record)
+
+
+def test_an_up_killed_mid_start_leaves_its_processes_recorded(tmp_path: Path) -> None:
+    # Each spawn is persisted at once: a `stack up` that dies before finishing leaves a state
+    # that `down` (or the next `up`) uses to stop what it had started.
+    import json
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, sys
+        from pathlib import Path
+        from actors.stack import orchestrator
+        from actors.stack.context import StackOptions
+        from actors.stack.services import Service
+
+        def first(ctx):
+            ctx.spawn("first", {SLEEPER!r})
+            return {{}}
+
+        def dies(ctx):
+            os._exit(9)  # the `up` process vanishes mid-start
+
+        orchestrator.up(Path({str(tmp_path)!r}), StackOptions(start_timeout=30),
+                        [Service("first", first), Service("dies", dies, after=("first",))])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert done.returncode == 9
+    state = json.loads((tmp_path / "stack.json").read_text())
+    assert state["starting"] is True
+    (record,) = _records(tmp_path)
+    assert record.name == "first" and is_running(record)
+    info = orchestrator.status(tmp_path)
+    assert not info["healthy"]
+    assert orchestrator.down(tmp_path) == ["first"]
+    assert not is_running(record)
+
+
+def test_a_failing_service_stops_the_ones_starting_beside_it(tmp_path: Path) -> None:
+    started_second = []
+
+    def slow(ctx: StackContext) -> dict[str, object]:
+        ctx.wait_until("slow", lambda: False, timeout=60)  # gives up when cancelled
+        started_second.append(ctx.spawn("late", SLEEPER))  # never reached
+        return {}
+
+    def fails(ctx: StackContext) -> dict[str, object]:
+        raise StackError("fails: broken on purpose")
+
+    with pytest.raises(StackError, match="fails: broken on purpose"):
+        orchestrator.up(tmp_path, OPTIONS, [Service("slow", slow), Service("fails", fails)])
+    assert started_second == []
+    assert orchestrator.read_state(tmp_path) is None
