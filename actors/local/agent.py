@@ -37,9 +37,10 @@ from actors.local.agent_core import (
     exit_state,
     parse_attributes,
     sandbox_dir,
+    shutdown_grace_seconds,
 )
 from actors.local.resources import Resources
-from actors.local.tasks import UpdateLedger, is_terminal, make_status
+from actors.local.tasks import UpdateLedger, is_terminal, is_uuid_bytes, make_status
 from actors.local.web import Client, Handler, Server, pump_stream
 from actors.local.zk import Detector, parse_zk_url
 
@@ -160,13 +161,15 @@ class Agent:
         sandbox.mkdir(parents=True, exist_ok=True)
         return container_id, sandbox
 
-    def _env(self, fw_id: str, exec_id: str, sandbox: Path, command: dict) -> dict[str, str]:
+    def _env(self, fw_id: str, exec_id: str, sandbox: Path, command: dict,
+             executor_info: dict | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.update(executor_env(
             agent_id=self.agent_id, agent_address=self.address, framework_id=fw_id,
             executor_id=exec_id, sandbox=sandbox,
             checkpoint=bool(self.frameworks[fw_id].get("checkpoint")),
-            shutdown_grace=self.host.args.executor_shutdown_grace,
+            shutdown_grace=shutdown_grace_seconds(executor_info,
+                                                  self.host.args.executor_shutdown_grace),
             extra=(command.get("environment") or {}).get("variables")))
         return env
 
@@ -208,8 +211,8 @@ class Agent:
             state, message = exit_state(code, tid in exe.killed)
             if exe.shutting_down:
                 return  # the framework was removed: no one to report to
-            reason = "REASON_COMMAND_EXECUTOR_FAILED" if state == "TASK_FAILED" else None
-            self._status(exe.framework_id, tid, state, tid, message=message, reason=reason)
+            # The Mesos command executor sets no reason on the terminal update.
+            self._status(exe.framework_id, tid, state, tid, message=message)
 
     def _start_executor(self, fw_id: str, info: dict) -> Executor | None:
         exec_id = info["executor_id"]["value"]
@@ -221,7 +224,7 @@ class Agent:
         if error is None:
             try:
                 exe.proc = self._spawn(argv, sandbox, self._env(fw_id, exec_id, sandbox,
-                                                                command))
+                                                                command, info))
             except OSError as exc:
                 error = f"Failed to launch the executor: {exc.strerror}"
         if error is not None:
@@ -301,8 +304,8 @@ class Agent:
             else:
                 self._to_executor(exe, {"type": "KILL", "kill": {"task_id": {"value": tid}}})
 
-    def _escalate(self, proc: subprocess.Popen) -> None:
-        grace = self.host.args.executor_shutdown_grace
+    def _escalate(self, proc: subprocess.Popen, executor_info: dict | None = None) -> None:
+        grace = shutdown_grace_seconds(executor_info, self.host.args.executor_shutdown_grace)
 
         def later() -> None:
             try:
@@ -349,7 +352,7 @@ class Agent:
             if exe.proc is not None:
                 if exe.info is None:
                     _kill_group(exe.proc, signal.SIGTERM)
-                self._escalate(exe.proc)
+                self._escalate(exe.proc, exe.info)
 
     def shutdown_framework(self, fw_id: str) -> None:
         """The framework was removed: stop its executors and forget its updates."""
@@ -456,11 +459,18 @@ class AgentHandler(Handler):
             self.answer_json(200, self.agent.state_json())
         elif path == "/version":
             self.answer_json(200, {"version": "1.11.0"})
+        elif path == "/api/v1/executor":
+            self.answer(405, b"", headers={"Allow": "POST"})
         else:
             self.answer_text(404, f"no such endpoint {path}")
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
+        media_error = self.api_media_error() if path == "/api/v1/executor" else None
+        if media_error is not None:
+            self.read_body()
+            self.answer_text(*media_error)
+            return
         try:
             msg = self.read_json()
         except ValueError as exc:
@@ -514,25 +524,32 @@ class AgentHandler(Handler):
         if not isinstance(fw_id, str) or not isinstance(exec_id, str):
             self.answer_text(400, "Expecting 'framework_id' and 'executor_id' to be present")
             return
+        if kind == "HEARTBEAT":
+            self.answer(202)  # Mesos 1.x accepts executor heartbeats before any lookup
+            return
+        if kind == "UPDATE":
+            error = update_call_error(call, exec_id, fw_id)
+            if error:
+                self.answer_text(400, f"Failed to validate executor::Call: {error}")
+                return
+        if kind == "SUBSCRIBE" and not self.accepts_json():
+            self.answer_text(406, "Expecting 'Accept' to allow 'application/x-protobuf' or "
+                                  "'application/json'")
+            return
         with agent.lock:
             exe = agent.executors.get((fw_id, exec_id))
         if exe is None or exe.info is None:
-            self.answer_text(400, f"Executor {exec_id} of framework {fw_id} is not running "
-                                  "on this agent")
+            self.answer_text(400, "Executor cannot be found")
+            return
+        if kind != "SUBSCRIBE" and not exe.subscribed:
+            self.answer_text(403, "Executor is not subscribed")
             return
         if kind == "SUBSCRIBE":
             self._executor_subscribe(exe)
         elif kind == "UPDATE":
-            status = (call.get("update") or {}).get("status")
-            tid = ((status or {}).get("task_id") or {}).get("value") if isinstance(
-                status, dict) else None
-            if (not isinstance(tid, str) or not isinstance(status.get("uuid"), str)
-                    or status.get("state") not in {*_STATES}):
-                self.answer_text(400, "UPDATE needs status.task_id, a known state and a uuid")
-                return
+            status = call["update"]["status"]
             status["executor_id"] = {"value": exec_id}
             status["agent_id"] = {"value": agent.agent_id}
-            status.setdefault("source", "SOURCE_EXECUTOR")
             agent.update(fw_id, status)
             self.answer(202)
         elif kind == "MESSAGE":
@@ -573,6 +590,33 @@ class AgentHandler(Handler):
             with agent.lock:
                 if exe.stream is events:
                     exe.stream = None
+
+
+def update_call_error(call: dict, exec_id: str, fw_id: str) -> str:
+    """Why an executor's UPDATE call is invalid ("" when valid), as the Mesos agent checks it."""
+    status = (call.get("update") or {}).get("status") if isinstance(
+        call.get("update"), dict) else None
+    if not isinstance(status, dict):
+        return "Expecting 'update' to be present"
+    tid = (status.get("task_id") or {}).get("value") if isinstance(
+        status.get("task_id"), dict) else None
+    if not isinstance(tid, str) or status.get("state") not in _STATES:
+        return "Expecting 'update.status' with a task_id and a known state"
+    if "uuid" not in status:
+        return "Expecting 'uuid' to be present"
+    if not is_uuid_bytes(status["uuid"]):
+        return "'uuid' is not a valid UUID"
+    given = status.get("executor_id")
+    if given is not None and (given or {}).get("value") != exec_id:
+        return f"ExecutorID in Call: {exec_id} does not match ExecutorID in TaskStatus"
+    # An absent source is SOURCE_MASTER (the enum's first value) to the agent.
+    if status.get("source") != "SOURCE_EXECUTOR":
+        return (f"Received Call from executor {exec_id} of framework {fw_id} with invalid "
+                "source, expecting 'SOURCE_EXECUTOR'")
+    if status["state"] == "TASK_STAGING":
+        return (f"Received TASK_STAGING from executor {exec_id} of framework {fw_id} which "
+                "is not allowed")
+    return ""
 
 
 _STATES = ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED",

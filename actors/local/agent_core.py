@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 DEFAULT_RESOURCES = "cpus:4;mem:4096;disk:10240;ports:[31000-32000]"
@@ -48,15 +49,30 @@ def executor_env(*, agent_id: str, agent_address: str, framework_id: str, execut
         "MESOS_CHECKPOINT": "1" if checkpoint else "0",
         "MESOS_HTTP_COMMAND_EXECUTOR": "0",
         "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD": f"{shutdown_grace:g}secs",
-        "MESOS_RECOVERY_TIMEOUT": "15mins",
-        "MESOS_SUBSCRIPTION_BACKOFF_MAX": "2secs",
-        "MESOS_EXECUTOR_AUTHENTICATION_TOKEN": "",
     }
-    env.pop("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")  # only with executor authentication on
+    if checkpoint:
+        # A Mesos agent gives these two only to executors of checkpointing frameworks
+        # (agent recovery_timeout flag, and EXECUTOR_REREGISTER_TIMEOUT = 2 s).
+        env["MESOS_RECOVERY_TIMEOUT"] = "15mins"
+        env["MESOS_SUBSCRIPTION_BACKOFF_MAX"] = "2secs"
     for var in extra or []:
         if isinstance(var, dict) and isinstance(var.get("name"), str):
             env[var["name"]] = str(var.get("value", ""))
     return env
+
+
+def shutdown_grace_seconds(executor_info: dict | None, default: float) -> float:
+    """ExecutorInfo.shutdown_grace_period (a DurationInfo) overrides the agent's flag."""
+    period = (executor_info or {}).get("shutdown_grace_period")
+    nanos = period.get("nanoseconds") if isinstance(period, dict) else None
+    if isinstance(nanos, int | float | str) and not isinstance(nanos, bool):
+        try:
+            value = int(nanos)  # int64 may come as a JSON string
+        except ValueError:
+            return default
+        if value >= 0:
+            return value / 1e9
+    return default
 
 
 def command_argv(command: dict) -> tuple[list[str], str | None]:
@@ -73,11 +89,18 @@ def command_argv(command: dict) -> tuple[list[str], str | None]:
 
 
 def exit_state(returncode: int, killed: bool) -> tuple[str, str]:
-    """(terminal state, message) for a finished command; negative codes are signals."""
-    if killed:
-        return "TASK_KILLED", "Command terminated by a kill request"
-    if returncode == 0:
-        return "TASK_FINISHED", "Command exited with status 0"
+    """(terminal state, message) for a finished command, as the Mesos command executor
+    reports it: a zero exit is TASK_FINISHED even after a kill, and the message is
+    "Command " + the wait status in words (negative codes are signals)."""
     if returncode < 0:
-        return "TASK_FAILED", f"Command terminated with signal {-returncode}"
-    return "TASK_FAILED", f"Command exited with status {returncode}"
+        try:
+            name = signal.Signals(-returncode).name
+            words = signal.strsignal(-returncode) or name
+        except ValueError:
+            words = str(-returncode)
+        message = f"Command terminated with signal {words}"
+    else:
+        message = f"Command exited with status {returncode}"
+    if returncode == 0:
+        return "TASK_FINISHED", message
+    return ("TASK_KILLED" if killed else "TASK_FAILED"), message

@@ -20,7 +20,7 @@ import uuid
 from urllib.parse import urlsplit
 
 from actors.local import recordio
-from actors.local.master_core import VERSION, CallError, Effect, MasterCore
+from actors.local.master_core import VERSION, CallError, Effect, MasterCore, SubscribeRefused
 from actors.local.web import Client, Handler, KeyedWorkers, Server, pump_stream
 from actors.local.zk import Candidate, master_info, parse_zk_url
 
@@ -200,6 +200,8 @@ class MasterHandler(Handler):
             else:
                 self.answer(307, b"", headers={"Location": f"//{leader}"})
         elif path in ("/master/state", "/state", "/master/state.json"):
+            if self._redirect(path):
+                return  # Mesos redirects /master/state to the leader (503 without one)
             with master.lock:
                 doc = master.core.state_json(master.leader)
             self.answer_json(200, doc)
@@ -207,6 +209,10 @@ class MasterHandler(Handler):
             with master.lock:
                 doc = master.core.metrics(time.monotonic())
             self.answer_json(200, doc)
+        elif path == "/api/v1/scheduler":
+            if not self._redirect(path):
+                # Mesos: 405 for anything but POST (after the leader redirect).
+                self.answer(405, b"", headers={"Allow": "POST"})
         else:
             self.answer_text(404, f"no such endpoint {path}")
 
@@ -232,15 +238,21 @@ class MasterHandler(Handler):
         body = self.read_body()
         if self._redirect("/api/v1/scheduler"):
             return
-        ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0]
-        if ctype.strip() != "application/json":
-            raise CallError(415, f"Unsupported Content-Type {ctype!r}; expecting "
-                                 "application/json")
+        media_error = self.api_media_error()
+        if media_error is not None:
+            raise CallError(*media_error)
         try:
             call = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CallError(400, f"Failed to parse body into JSON: {exc}") from None
         if isinstance(call, dict) and call.get("type") == "SUBSCRIBE":
+            if not self.accepts_json():
+                # Mesos would stream protobuf if that is accepted; this emulator speaks JSON.
+                raise CallError(406, "Expecting 'Accept' to allow 'application/x-protobuf' or "
+                                     "'application/json'")
+            if self.headers.get("Mesos-Stream-Id") is not None:
+                raise CallError(400, "Subscribe calls should not include the "
+                                     "'Mesos-Stream-Id' header")
             self._subscribe(call)
             return
         master.call(master.core.handle_call, call, self.headers.get("Mesos-Stream-Id"),
@@ -254,6 +266,14 @@ class MasterHandler(Handler):
         master.streams[stream_id] = events
         try:
             fw = master.call(master.core.subscribe, call, stream_id, time.monotonic())
+        except SubscribeRefused as exc:
+            master.streams.pop(stream_id, None)
+            # Mesos has already answered 200 with the stream when it refuses here.
+            self.start_stream({"Mesos-Stream-Id": stream_id})
+            self.write_chunk(recordio.encode_json({"type": "ERROR",
+                                                   "error": {"message": exc.message}}))
+            self.end_stream()
+            return
         except CallError:
             master.streams.pop(stream_id, None)
             raise

@@ -14,10 +14,32 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from actors.local.resources import ResourceError, Resources
-from actors.local.tasks import TERMINAL_STATES, is_terminal, make_status
+from actors.local.tasks import TERMINAL_STATES, is_terminal, is_uuid_bytes, make_status
 
 VERSION = "1.11.0"  # the Mesos release whose v1 API this emulates
 DEFAULT_REFUSE_SECONDS = 5.0
+# Scheduler calls -> the master counter Mesos bumps for them (src/master/metrics.cpp).
+CALL_METRICS = {
+    "DECLINE": "master/messages_decline_offers",
+    "REVIVE": "master/messages_revive_offers",
+    "SUPPRESS": "master/messages_suppress_offers",
+    "KILL": "master/messages_kill_task",
+    "ACKNOWLEDGE": "master/messages_status_update_acknowledgement",
+    "RECONCILE": "master/messages_reconcile_tasks",
+    "MESSAGE": "master/messages_framework_to_executor",
+    "TEARDOWN": "master/messages_unregister_framework",
+    "REQUEST": "master/messages_resource_request",
+}
+ZERO_METRICS = (*sorted(set(CALL_METRICS.values())), "master/messages_launch_tasks",
+                "master/messages_register_framework", "master/messages_reregister_framework",
+                "master/messages_register_slave", "master/messages_reregister_slave",
+                "master/messages_status_update", "master/messages_exited_executor",
+                "master/messages_executor_to_framework", "master/valid_status_updates",
+                "master/valid_framework_to_executor_messages",
+                "master/invalid_framework_to_executor_messages",
+                "master/valid_executor_to_framework_messages", "master/slave_registrations",
+                "master/slave_reregistrations", "master/slave_removals",
+                "master/slave_removals/reason_unhealthy", "master/dropped_messages")
 COMPLETED_KEEP = 1000  # completed tasks / frameworks kept for /master/state
 
 
@@ -28,6 +50,14 @@ class CallError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class SubscribeRefused(CallError):
+    """A SUBSCRIBE that Mesos refuses only after answering 200: the stream carries one ERROR
+    event with the message, then closes (e.g. a framework id past its failover_timeout)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(200, message)
 
 
 @dataclass(frozen=True)
@@ -74,6 +104,7 @@ class Agent:
     offered: Resources = field(default_factory=Resources)
     last_seen: float = 0.0
     registered_at: float = 0.0
+    registered_wall: float = field(default_factory=time.time)  # Unix seconds for /state
 
     def available(self) -> Resources:
         return self.total - self.used - self.offered
@@ -122,6 +153,42 @@ def _id_value(obj: object) -> str | None:
     return None
 
 
+def _missing_required_resources(where: str, resources: object) -> str:
+    if resources is None:
+        return ""
+    if not isinstance(resources, list):
+        return f"{where}.resources must be a list"
+    for item in resources:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) \
+                or not isinstance(item.get("type"), str):
+            return f"{where}: Resource needs its required fields 'name' and 'type'"
+    return ""
+
+
+def _missing_required_task(task: object) -> str:
+    """The first required TaskInfo field (v1 mesos.proto) that is absent, or ""."""
+    if not isinstance(task, dict):
+        return "TaskInfo must be an object"
+    for name in ("task_id", "agent_id"):
+        if _id_value(task.get(name)) is None:
+            return f"TaskInfo is missing required field '{name}.value'"
+    if not isinstance(task.get("name"), str):
+        return "TaskInfo is missing required field 'name'"
+    executor = task.get("executor")
+    if executor is not None:
+        missing = _missing_required_executor(executor)
+        if missing:
+            return missing
+    return _missing_required_resources("TaskInfo", task.get("resources"))
+
+
+def _missing_required_executor(executor: object) -> str:
+    """The first required ExecutorInfo field that is absent, or ""."""
+    if not isinstance(executor, dict) or _id_value(executor.get("executor_id")) is None:
+        return "ExecutorInfo is missing required field 'executor_id.value'"
+    return _missing_required_resources("ExecutorInfo", executor.get("resources"))
+
+
 class MasterCore:
     """All master state; not thread-safe (the edge holds a lock around every call)."""
 
@@ -134,6 +201,8 @@ class MasterCore:
         self.agent_timeout = agent_timeout
         self.reregister_window = reregister_window
         self.elected_at: float | None = None
+        self.elected_wall: float | None = None
+        self.started_wall = time.time()
         self.started = now
         self.frameworks: dict[str, Framework] = {}
         self.completed_frameworks: deque[dict] = deque(maxlen=COMPLETED_KEEP)
@@ -159,7 +228,6 @@ class MasterCore:
         fw = self.frameworks.get(framework_id)
         if fw is not None and fw.connected and fw.stream_id:
             self.outbox.append(Effect("event", framework_id, event, stream=fw.stream_id))
-            self.counters[f"master/messages_event_{event['type'].lower()}"] += 1
 
     def _to_agent(self, agent_id: str, path: str, payload: dict) -> None:
         if agent_id in self.agents:
@@ -178,6 +246,7 @@ class MasterCore:
     def elect(self, now: float) -> None:
         """This master became the leader: start the agent re-registration window."""
         self.elected_at = now
+        self.elected_wall = time.time()  # /master/state gives Unix seconds, as Mesos does
 
     # -- frameworks ----------------------------------------------------------------------------
     def subscribe(self, call: dict, stream_id: str, now: float) -> Framework:
@@ -197,7 +266,7 @@ class MasterCore:
             raise CallError(400, "'framework_id' differs from 'subscribe.framework_info.id'")
         fw_id = call_id or info_id
         if fw_id and fw_id in self.removed_framework_ids:
-            raise CallError(403, f"Framework {fw_id} has been removed")
+            raise SubscribeRefused("Framework has been removed")
         if fw_id and fw_id in self.frameworks:
             fw = self.frameworks[fw_id]
             if fw.connected and fw.stream_id:
@@ -286,12 +355,23 @@ class MasterCore:
         if fw_id is None:
             raise CallError(400, "Expecting 'framework_id' to be present")
         fw = self.frameworks.get(fw_id)
-        if fw is None or not fw.connected:
-            raise CallError(403, f"Framework {fw_id} is not subscribed")
+        if fw is None:
+            raise CallError(400, "Framework cannot be found")
+        if not fw.connected:
+            raise CallError(403, "Framework is not subscribed")
         if stream_id != fw.stream_id:
             raise CallError(400, "The stream ID included in this request didn't match the "
                                  "stream ID currently associated with framework ID " + fw_id)
-        self.counters[f"master/messages_{kind.lower()}"] += 1
+        if kind == "ACCEPT":
+            # As Mesos: a LAUNCH with tasks counts as launch_tasks, one without as a decline.
+            for op in (call.get("accept") or {}).get("operations") or []:
+                if isinstance(op, dict) and op.get("type") in ("LAUNCH", "LAUNCH_GROUP"):
+                    infos = (op.get("launch") or {}).get("task_infos") \
+                        if op["type"] == "LAUNCH" else [1]
+                    self.counters["master/messages_launch_tasks" if infos
+                                  else "master/messages_decline_offers"] += 1
+        elif kind in CALL_METRICS:
+            self.counters[CALL_METRICS[kind]] += 1
         handler(fw, call, now)
 
     def _call_teardown(self, fw: Framework, call: dict, now: float) -> None:
@@ -320,8 +400,9 @@ class MasterCore:
         filters = section.get("filters")
         if isinstance(filters, dict) and "refuse_seconds" in filters:
             value = filters["refuse_seconds"]
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                return max(0.0, float(value))
+            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+                return float(value)
+            # Mesos falls back to the default for a negative (or unusable) value.
         return DEFAULT_REFUSE_SECONDS
 
     def _filter(self, fw: Framework, agent_id: str, refused: Resources, seconds: float,
@@ -381,6 +462,19 @@ class MasterCore:
 
     @staticmethod
     def _launch_groups(operations: list) -> list[tuple[dict | None, list]]:
+        """Checked launch operations; raises CallError(400) as Mesos does for a body that
+        does not convert to the Call protobuf (a required field missing)."""
+        out = MasterCore._launch_operations(operations)
+        for executor, tasks in out:
+            missing = _missing_required_executor(executor) if executor is not None else ""
+            for task in tasks:
+                missing = missing or _missing_required_task(task)
+            if missing:
+                raise CallError(400, f"Failed to convert JSON into Call protobuf: {missing}")
+        return out
+
+    @staticmethod
+    def _launch_operations(operations: list) -> list[tuple[dict | None, list]]:
         """(group executor or None, task infos) per LAUNCH / LAUNCH_GROUP operation."""
         out: list[tuple[dict | None, list]] = []
         for op in operations:
@@ -475,7 +569,6 @@ class MasterCore:
             exec_id = exe["executor_id"]["value"] if exe else None
             task = Task(fw.id, agent.id, task_info, res, exec_id)
             self.tasks[(fw.id, task.id)] = task
-            self.counters["master/tasks_staging_total"] += 1
             launched.append(task_info)
         payload = {"framework_info": fw.info, "tasks": launched,
                    "executor": executor, "group": group_executor is not None}
@@ -489,11 +582,11 @@ class MasterCore:
             raise CallError(400, "Expecting 'kill.task_id' to be present")
         task = self.tasks.get((fw.id, tid))
         if task is None:
-            state = "TASK_UNKNOWN" if fw.partition_aware else "TASK_LOST"
-            self._update_event(fw.id, make_status(tid, state, source="SOURCE_MASTER",
-                                                  reason="REASON_RECONCILIATION",
-                                                  message="Attempted to kill an unknown task",
-                                                  with_uuid=False))
+            # Mesos answers a kill of an unknown task with an explicit reconciliation of it.
+            wanted: dict = {"task_id": {"value": tid}}
+            if _id_value(section.get("agent_id")):
+                wanted["agent_id"] = section["agent_id"]
+            self._call_reconcile(fw, {"reconcile": {"tasks": [wanted]}}, now)
             return
         if not is_terminal(task.state):
             self._to_agent(task.agent_id, "/internal/kill",
@@ -508,6 +601,10 @@ class MasterCore:
         status_uuid = section.get("uuid")
         if tid is None or agent_id is None or not isinstance(status_uuid, str):
             raise CallError(400, "ACKNOWLEDGE needs agent_id, task_id and uuid")
+        if not is_uuid_bytes(status_uuid):
+            # Mesos parses the uuid (base64 of 16 bytes in JSON) and refuses the call if not.
+            raise CallError(400, "Failed to validate scheduler::Call: 'acknowledge.uuid' is "
+                                 "not a valid UUID")
         self._to_agent(agent_id, "/internal/ack",
                        {"framework_id": fw.id, "task_id": tid, "uuid": status_uuid})
         task = self.tasks.get((fw.id, tid))
@@ -517,8 +614,12 @@ class MasterCore:
             self.completed_tasks.append(task.to_json())
 
     def _call_reconcile(self, fw: Framework, call: dict, now: float) -> None:
-        section = call.get("reconcile") or {}
-        wanted = section.get("tasks") or [] if isinstance(section, dict) else []
+        section = call.get("reconcile")
+        if not isinstance(section, dict):
+            # Implicit reconciliation is an empty 'reconcile.tasks', not a missing 'reconcile'.
+            raise CallError(400, "Failed to validate scheduler::Call: Expecting 'reconcile' "
+                                 "to be present")
+        wanted = section.get("tasks") or []
         if not isinstance(wanted, list):
             raise CallError(400, "'reconcile.tasks' must be a list")
         if not wanted:  # implicit: every task the master knows
@@ -564,6 +665,8 @@ class MasterCore:
         exec_id = _id_value(section.get("executor_id"))
         if agent_id is None or exec_id is None or not isinstance(section.get("data"), str):
             raise CallError(400, "MESSAGE needs agent_id, executor_id and data")
+        self.counters["master/valid_framework_to_executor_messages" if agent_id in self.agents
+                      else "master/invalid_framework_to_executor_messages"] += 1
         if agent_id in self.agents:
             self._to_agent(agent_id, "/internal/message",
                            {"framework_id": fw.id, "executor_id": exec_id,
@@ -596,7 +699,11 @@ class MasterCore:
         self.removed_agents.pop(agent_id, None)
         agent = Agent(agent_id, info, msg["url"], total, last_seen=now, registered_at=now)
         self.agents[agent_id] = agent
-        self.counters["master/messages_register_slave"] += 1
+        reregistering = bool(msg.get("tasks") or msg.get("executors"))
+        self.counters["master/messages_reregister_slave" if reregistering
+                      else "master/messages_register_slave"] += 1
+        self.counters["master/slave_reregistrations" if reregistering
+                      else "master/slave_registrations"] += 1
         kill_frameworks: set[str] = set()
         kill_tasks: list[dict] = []
         fw_infos = {_id_value(f.get("id")): f for f in msg.get("frameworks", [])
@@ -682,15 +789,20 @@ class MasterCore:
                 self._count_terminal(state)
                 self.completed_tasks.append(task.to_json())
             if fw is not None:
-                self._update_event(fw.id, make_status(
+                # v1 names the reason REASON_AGENT_REMOVED (v0: REASON_SLAVE_REMOVED) for both
+                # states, and the master stamps when it marked the agent unreachable.
+                status = make_status(
                     task.id, state, agent_id=agent_id, executor_id=task.executor_id,
-                    source="SOURCE_MASTER", reason="REASON_SLAVE_REMOVED",
-                    message="Agent stopped answering", with_uuid=False))
+                    source="SOURCE_MASTER", reason="REASON_AGENT_REMOVED",
+                    message="Agent stopped answering", with_uuid=False)
+                status["unreachable_time"] = {"nanoseconds": int(status["timestamp"] * 1e9)}
+                self._update_event(fw.id, status)
         for key in [k for k in self.executors if k[0] == agent_id]:
             del self.executors[key]
         del self.agents[agent_id]
         self.removed_agents[agent_id] = "unreachable"
         self.counters["master/slave_removals"] += 1
+        self.counters["master/slave_removals/reason_unhealthy"] += 1
         for fw in self.frameworks.values():
             self._event(fw.id, {"type": "FAILURE", "failure": {"agent_id": {"value": agent_id}}})
 
@@ -702,6 +814,7 @@ class MasterCore:
             return False
         tid = _id_value(status.get("task_id")) or ""
         task = self.tasks.get((framework_id, tid))
+        self.counters["master/messages_status_update"] += 1
         self.counters["master/valid_status_updates"] += 1
         if task is not None:
             was_terminal = is_terminal(task.state)
@@ -737,6 +850,7 @@ class MasterCore:
                         exit_status: int | None) -> None:
         """An executor process ended: free its resources and tell the framework."""
         key = (agent_id, framework_id, executor_id)
+        self.counters["master/messages_exited_executor"] += 1
         if key not in self.executors:
             return
         self._release_executor(key)
@@ -749,6 +863,8 @@ class MasterCore:
     def executor_message(self, agent_id: str, framework_id: str, executor_id: str,
                          data: str) -> None:
         """An executor's MESSAGE call relayed by its agent."""
+        self.counters["master/messages_executor_to_framework"] += 1
+        self.counters["master/valid_executor_to_framework_messages"] += 1
         self._event(framework_id, {"type": "MESSAGE", "message": {
             "agent_id": {"value": agent_id}, "executor_id": {"value": executor_id},
             "data": data}})
@@ -815,7 +931,7 @@ class MasterCore:
             tasks = [t.to_json() for t in self.tasks.values() if t.framework_id == fw.id]
             frameworks.append({
                 "id": fw.id, "name": fw.info.get("name"), "user": fw.info.get("user"),
-                "active": fw.connected and not fw.suppressed, "connected": fw.connected,
+                "active": fw.connected, "connected": fw.connected,
                 "failover_timeout": fw.failover_timeout,
                 "capabilities": [c.get("type") for c in fw.info.get("capabilities", [])
                                  if isinstance(c, dict)],
@@ -825,7 +941,7 @@ class MasterCore:
                            for o in self.offers.values() if o.framework_id == fw.id]})
         agents = [{"id": a.id, "hostname": a.info.get("hostname"),
                    "port": a.info.get("port"), "pid": f"slave(1)@{a.url[7:]}",
-                   "active": True, "registered_time": a.registered_at,
+                   "active": True, "registered_time": a.registered_wall,
                    "resources": a.total.summary(), "used_resources": a.used.summary(),
                    "offered_resources": a.offered.summary(),
                    "unreserved_resources": a.total.summary(),
@@ -838,7 +954,8 @@ class MasterCore:
             leader = leader_info.get("pid")
         return {"version": VERSION, "id": self.master_id, "pid": self.master_info.get("pid"),
                 "hostname": self.master_info.get("hostname"), "leader": leader,
-                "leader_info": leader_info, "elected_time": self.elected_at,
+                "leader_info": leader_info, "elected_time": self.elected_wall,
+                "start_time": self.started_wall,
                 "activated_slaves": len(self.agents), "deactivated_slaves": 0,
                 "unreachable_slaves": len(self.removed_agents),
                 "frameworks": frameworks, "slaves": agents,
@@ -848,14 +965,16 @@ class MasterCore:
 
     def metrics(self, now: float) -> dict[str, float]:
         """The /metrics/snapshot counters, named as Mesos names them."""
-        out: dict[str, float] = {k: float(v) for k, v in self.counters.items()}
+        # Mesos exports every counter from the start, at 0 until it moves.
+        out: dict[str, float] = {name: 0.0 for name in ZERO_METRICS}
+        out.update({k: float(v) for k, v in self.counters.items()})
         out["master/elected"] = 1.0 if self.is_elected() else 0.0
         out["master/uptime_secs"] = round(now - self.started, 3)
         conn = sum(1 for f in self.frameworks.values() if f.connected)
         out["master/frameworks_connected"] = float(conn)
         out["master/frameworks_disconnected"] = float(len(self.frameworks) - conn)
-        out["master/frameworks_active"] = float(
-            sum(1 for f in self.frameworks.values() if f.connected and not f.suppressed))
+        # SUPPRESS only stops offers: Mesos still counts the framework active.
+        out["master/frameworks_active"] = float(conn)
         out["master/frameworks_inactive"] = float(len(self.frameworks)) - out[
             "master/frameworks_active"]
         out["master/slaves_active"] = float(len(self.agents))

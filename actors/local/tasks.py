@@ -8,6 +8,7 @@ delivered in order, only the oldest unacknowledged one is in flight, and it is r
 from __future__ import annotations
 
 import base64
+import binascii
 import time
 import uuid
 from collections import deque
@@ -31,6 +32,16 @@ def is_terminal(state: str) -> bool:
 def new_uuid() -> str:
     """A status uuid as the v1 API carries bytes: base64 of the 16 raw bytes."""
     return base64.b64encode(uuid.uuid4().bytes).decode("ascii")
+
+
+def is_uuid_bytes(value: object) -> bool:
+    """True when ``value`` is base64 of exactly 16 bytes (how v1 JSON carries a UUID)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return len(base64.b64decode(value, validate=True)) == 16
+    except (ValueError, binascii.Error):
+        return False
 
 
 def make_status(

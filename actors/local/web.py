@@ -72,6 +72,38 @@ class Handler(BaseHTTPRequestHandler):
         """A one-line text response (Mesos answers errors as plain text)."""
         self.answer(status, text.encode("utf-8"))
 
+    def api_media_error(self) -> tuple[int, str] | None:
+        """(status, message) when a v1 API request's Content-Type is not JSON, else None.
+
+        Mesos answers 400 without a Content-Type and 415 for anything but the exact media types
+        application/json or application/x-protobuf (this emulator speaks JSON only)."""
+        ctype = self.headers.get("Content-Type")
+        if ctype is None:
+            return 400, "Expecting 'Content-Type' to be present"
+        if ctype.strip() != "application/json":
+            return 415, ("Expecting 'Content-Type' of application/json or "
+                         "application/x-protobuf")
+        return None
+
+    def accepts_json(self) -> bool:
+        """Whether the Accept header allows application/json (no header allows everything)."""
+        accept = self.headers.get("Accept")
+        if accept is None or not accept.strip():
+            return True
+        for item in accept.split(","):
+            media, *params = [p.strip() for p in item.split(";")]
+            quality = 1.0
+            for param in params:
+                name, _sep, value = param.partition("=")
+                if name.strip() == "q":
+                    try:
+                        quality = float(value)
+                    except ValueError:
+                        quality = 0.0
+            if quality > 0 and media.lower() in ("application/json", "application/*", "*/*"):
+                return True
+        return False
+
     def start_stream(self, headers: dict[str, str]) -> None:
         """Begin a chunked 200 response for an event stream."""
         self.send_response(200)

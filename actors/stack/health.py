@@ -48,13 +48,15 @@ def prometheus(endpoint: object) -> str:
 
 
 def mesos(endpoint: object, masters: object = None) -> str:
+    # Each master's own metrics say whether it leads (/master/state of a non-leader redirects
+    # to the leader, as in Mesos, so it cannot tell which URL leads).
     for url in masters or []:  # type: ignore[attr-defined]
         try:
-            state = _get_json(f"{url}/master/state")
+            metrics = _get_json(f"{url}/metrics/snapshot")
         except OSError:
             continue
-        if state.get("leader_info", {}).get("id") == state.get("id"):  # type: ignore[union-attr]
-            agents = len(state.get("slaves", []))  # type: ignore[union-attr]
+        if metrics.get("master/elected") == 1:  # type: ignore[union-attr]
+            agents = int(metrics.get("master/slaves_active", 0))  # type: ignore[union-attr]
             return f"leader {url}, {agents} agent(s) registered"
     raise RuntimeError("no master says it leads")
 

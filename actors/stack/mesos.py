@@ -26,14 +26,17 @@ def _get_json(url: str) -> dict:
 
 
 def leader_state(masters: Sequence[str]) -> dict | None:
-    """/master/state of the elected master among ``masters`` (None when none leads)."""
+    """/master/state of the elected master among ``masters`` (None when none leads).
+
+    Each master's own /metrics/snapshot says whether it leads (master/elected); /master/state
+    itself redirects to the leader, as Mesos does, so it cannot tell them apart."""
     for url in masters:
         try:
-            state = _get_json(f"{url}/master/state")
+            if _get_json(f"{url}/metrics/snapshot").get("master/elected") != 1:
+                continue
+            return _get_json(f"{url}/master/state")
         except OSError:
             continue
-        if state.get("elected_time") is not None:
-            return state
     return None
 
 

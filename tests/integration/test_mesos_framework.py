@@ -109,7 +109,8 @@ def test_malformed_and_misaddressed_calls_get_4xx(stack, raw):
     assert raw.call({"type": "REVIVE"})[0] == 400  # no framework_id
     assert raw.call({"type": "REVIVE", "framework_id": fid}, stream_id="wrong")[0] == 400
     assert raw.call({"type": "REVIVE", "framework_id": fid}, stream_id=None)[0] == 400
-    assert raw.call({"type": "REVIVE", "framework_id": {"value": "nobody-F1"}})[0] == 403
+    # Mesos: 400 "Framework cannot be found" for an id it never saw.
+    assert raw.call({"type": "REVIVE", "framework_id": {"value": "nobody-F1"}})[0] == 400
     assert raw.call({"type": "ACCEPT", "framework_id": fid, "accept": {}})[0] == 400
     assert raw.call({"type": "REVIVE", "framework_id": fid})[0] == 202
     # A master that does not lead redirects to the one that does.
@@ -144,6 +145,7 @@ def test_overcommit_is_task_error_and_leaks_nothing(stack, raw):
     cpus = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "cpus")
     tasks = [_task(offer, "fits", 0.1), _task(offer, "too-big", cpus * 10),
              {"task_id": {"value": "no-command"}, "agent_id": offer["agent_id"],
+              "name": "no-command",
               "resources": offer["resources"][:1]}]
     assert _accept(raw, [offer["id"]], tasks)[0] == 202
     assert _update_for(raw, "too-big")["state"] == "TASK_ERROR"

@@ -49,3 +49,15 @@ def test_bad_arguments_are_named(tmp_path: Path) -> None:
                 "--workdir", str(tmp_path))
     assert done.returncode != 0
     assert "--agent-accounts names 1 accounts for 2 agents" in done.stderr
+
+
+def test_probe_asks_every_service_a_real_question(stack_dir: Path) -> None:
+    done = _cli("stack", "status", "--json", "--probe", "--workdir", str(stack_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    health = json.loads(done.stdout)["health"]
+    assert set(health) == {"zookeeper", "webhdfs", "nodeos", "prometheus", "mesos"}
+    assert health["zookeeper"] == "mode standalone"
+    assert health["webhdfs"].startswith("1 live DataNode(s)")
+    assert health["nodeos"].startswith("head block ")
+    assert health["mesos"].startswith("leader http://127.0.0.1:")
+    assert health["mesos"].endswith(" agent(s) registered")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from actors.local.master_core import CallError, MasterCore
+from actors.local.master_core import CallError, MasterCore, SubscribeRefused
 from actors.local.resources import Resources
 from actors.local.tasks import make_status
 
@@ -92,7 +92,7 @@ def test_overcommit_and_invalid_tasks_are_task_error_without_leak():
     fw = _subscribe(core)
     offer = _offer(core)
     core.outbox.clear()
-    bad = {"task_id": {"value": "both"}, "agent_id": {"value": "A"},
+    bad = {"task_id": {"value": "both"}, "agent_id": {"value": "A"}, "name": "both",
            "command": {"value": "x"}, "executor": {"executor_id": {"value": "e"}},
            "resources": Resources.parse_flag("cpus:0.1").to_json()}
     _accept(core, fw, [offer["id"]], [_task("big", 5), bad, _task("ok", 1)], refuse=0)
@@ -130,7 +130,11 @@ def test_call_validation():
     assert err.value.status == 400
     with pytest.raises(CallError) as err:
         core.handle_call({"type": "REVIVE", "framework_id": {"value": "x"}}, "s1", 0)
-    assert err.value.status == 403
+    assert err.value.status == 400  # unknown framework: "Framework cannot be found"
+    core.disconnect(fw, "s1", 1)
+    with pytest.raises(CallError) as err:
+        core.handle_call({"type": "REVIVE", "framework_id": {"value": fw}}, "s1", 1)
+    assert err.value.status == 403  # known but not subscribed
     with pytest.raises(CallError):
         core.handle_call([1, 2], "s1", 0)
     with pytest.raises(CallError):
@@ -178,7 +182,8 @@ def test_failover_within_timeout_keeps_tasks_and_past_it_kills():
     with pytest.raises(CallError) as err:
         core.subscribe({"type": "SUBSCRIBE", "framework_id": {"value": fw},
                         "subscribe": {"framework_info": {"user": "u", "name": "n"}}}, "s3", 109)
-    assert err.value.status == 403
+    assert isinstance(err.value, SubscribeRefused)  # 200 + ERROR event, as Mesos
+    assert err.value.message == "Framework has been removed"
 
 
 def test_agent_timeout_reports_lost_and_rescinds():
@@ -245,7 +250,8 @@ def test_suppress_stops_offers_until_revive():
     core.outbox.clear()
     core.tick(0)
     assert not _events(core, "OFFERS")
-    assert core.metrics(0)["master/frameworks_active"] == 0
+    # Suppressed is not inactive: Mesos keeps counting the framework active.
+    assert core.metrics(0)["master/frameworks_active"] == 1
     core.handle_call({"type": "REVIVE", "framework_id": {"value": fw}}, "s1", 0)
     core.tick(0)
     assert _events(core, "OFFERS")
