@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from actors import logfmt
 from actors.stack import devchain, nodeos, orchestrator
 from actors.stack.services import Service
 from contracts import build as contract_build
@@ -61,6 +62,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stack", type=Path, default=os.environ.get("CLUSTERJOBS_STACK"))
     args = parser.parse_args()
+    logfmt.configure("warning")  # pyeoskit turns on INFO logging for everyone at import
+    print(f"machine: {os.cpu_count()} cores; one client signing with pyeoskit, waiting per tx")
     if args.stack:
         run(str(orchestrator.status(Path(args.stack))["nodeos"]))
         return 0

@@ -94,6 +94,33 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _run(found: dict, label: str, tasks: int, per_offer: int) -> bool:
+    """One framework launching ``tasks`` tasks, at most ``per_offer`` per offer; prints figures."""
+    bench = Bench(tasks, per_offer)
+    driver = MesosSchedulerDriver(bench, {"user": "nobody", "name": f"bench-{label}"},
+                                  str(found["mesos"]))
+    driver.start()
+    try:
+        if not bench.done.wait(600):
+            print(f"[{label}] timed out: {bench.finished} finished, {bench.failed} failed")
+            return False
+        assert bench.first_offer is not None
+        elapsed = time.monotonic() - bench.first_offer
+    finally:
+        driver.stop()
+        driver.join()
+    print(f"[{label}] tasks: {bench.finished} finished, {bench.failed} failed in {elapsed:.2f} s "
+          f"-> {bench.finished / elapsed:.0f} tasks/s")
+    print(f"[{label}] offer-to-launch round trip (offer received -> first update): "
+          f"p50 {1000 * statistics.median(bench.rtt):.1f} ms, "
+          f"p99 {1000 * _pct(bench.rtt, 0.99):.1f} ms (n={len(bench.rtt)})")
+    print(f"[{label}] offer received -> ACCEPT answered: "
+          f"p50 {1000 * statistics.median(bench.accept_seconds):.1f} ms, "
+          f"p99 {1000 * _pct(bench.accept_seconds, 0.99):.1f} ms "
+          f"(n={len(bench.accept_seconds)}, {per_offer} tasks per offer at most)")
+    return bench.failed == 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--agents", type=int, default=100)
@@ -101,6 +128,8 @@ def main() -> int:
     parser.add_argument("--agents-per-process", type=int, default=25)
     parser.add_argument("--per-offer", type=int, default=5,
                         help="tasks launched per offer at most (bounds tasks in flight)")
+    parser.add_argument("--baseline-tasks", type=int, default=100,
+                        help="tasks of the light-load baseline run (1 per offer) done first")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="cj-mesos-bench-"))
@@ -117,29 +146,11 @@ def main() -> int:
         print(f"cluster: 1 master, {args.agents} agents in "
               f"{-(-args.agents // args.agents_per_process)} processes, "
               f"up in {time.monotonic() - began:.1f} s")
-        bench = Bench(args.tasks, args.per_offer)
-        driver = MesosSchedulerDriver(bench, {"user": "nobody", "name": "bench"},
-                                      str(found["mesos"]))
-        driver.start()
-        try:
-            if not bench.done.wait(600):
-                print(f"timed out: {bench.finished} finished, {bench.failed} failed")
-                return 1
-            assert bench.first_offer is not None
-            elapsed = time.monotonic() - bench.first_offer
-        finally:
-            driver.stop()
-            driver.join()
-        print(f"tasks: {bench.finished} finished, {bench.failed} failed in {elapsed:.2f} s "
-              f"-> {bench.finished / elapsed:.0f} tasks/s")
-        print(f"offer-to-launch round trip (offer received -> first update): "
-              f"p50 {1000 * statistics.median(bench.rtt):.1f} ms, "
-              f"p99 {1000 * _pct(bench.rtt, 0.99):.1f} ms (n={len(bench.rtt)})")
-        print(f"offer received -> ACCEPT answered: "
-              f"p50 {1000 * statistics.median(bench.accept_seconds):.1f} ms, "
-              f"p99 {1000 * _pct(bench.accept_seconds, 0.99):.1f} ms "
-              f"(n={len(bench.accept_seconds)}, {args.per_offer} tasks per offer at most)")
-        return 0 if bench.failed == 0 else 1
+        # Baseline in the same run, on the same cluster: a light load (few tasks in flight), so
+        # the figures of the full load show what queueing adds.
+        ok = _run(found, "baseline", min(args.baseline_tasks, args.tasks), 1)
+        ok = _run(found, "load", args.tasks, args.per_offer) and ok
+        return 0 if ok else 1
     finally:
         for record in reversed(ctx.records):
             stop(record)

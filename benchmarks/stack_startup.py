@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from actors import logfmt
 from actors.stack import orchestrator
 from actors.stack.context import StackOptions
 
@@ -22,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    logfmt.configure("warning")
     per_service: dict[str, list[float]] = {}
     ups: list[float] = []
     downs: list[float] = []
