@@ -75,7 +75,8 @@ class Artifact:
     sha256: str
 
 
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+def _leb(data: bytes, pos: int, signed: bool = False) -> tuple[int, int]:
+    """Decode a LEB128 number at ``pos``; returns (value, position after it)."""
     value = shift = 0
     while True:
         byte = data[pos]
@@ -83,20 +84,17 @@ def _uleb(data: bytes, pos: int) -> tuple[int, int]:
         value |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
+            if signed and byte & 0x40:
+                value -= 1 << shift
             return value, pos
+
+
+def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    return _leb(data, pos)
 
 
 def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            if byte & 0x40:
-                value -= 1 << shift
-            return value, pos
+    return _leb(data, pos, signed=True)
 
 
 def _name(data: bytes, pos: int) -> tuple[str, int]:
