@@ -1,6 +1,6 @@
 """A Mesos agent: runs executors as real subprocesses and serves the v1 executor API.
 
-Run: ``python -m actors.local.agent --zk zk://127.0.0.1:2181/mesos --port 5051
+Run: ``python -m actors.local.agent_main --zk zk://127.0.0.1:2181/mesos --port 5051
 --attributes eos_account:alice``. Several agents can share one process (``--port 5051,5052``,
 one ``--account`` each): each keeps its own id, port, resources and sandboxes, while the process
 shares one ZooKeeper session and one maintenance thread, which keeps 100 agents cheap.
@@ -8,67 +8,47 @@ shares one ZooKeeper session and one maintenance thread, which keeps 100 agents 
 The agent talks to the leading master over the master's ``/internal/agent/*`` endpoints
 (register, ping, update, executor_exited, message); the master calls the agent's
 ``/internal/*`` endpoints (launch, kill, ack, message, shutdown_executor, shutdown_framework).
+
+This module is one agent (:class:`Agent`: tasks, executors, status updates). Its records are
+in :mod:`~actors.local.agent_model`, its HTTP endpoints in :mod:`~actors.local.agent_http`,
+its /state and registration documents in :mod:`~actors.local.agent_views`, and the process
+that hosts agents (ZooKeeper, the loop towards the master, the flags) in
+:mod:`~actors.local.agent_main`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
 import logging
 import os
-import queue
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 from actors.local import recordio
 from actors.local.agent_core import (
-    DEFAULT_RESOURCES,
     command_argv,
     executor_env,
     exit_state,
-    parse_attributes,
     sandbox_dir,
     shutdown_grace_seconds,
 )
+from actors.local.agent_http import AgentHandler
+from actors.local.agent_model import Executor, TaskRecord
 from actors.local.resources import Resources
-from actors.local.tasks import UpdateLedger, is_terminal, is_uuid_bytes, make_status
-from actors.local.web import Client, Handler, Server, pump_stream
-from actors.local.zk import Detector, parse_zk_url
+from actors.local.tasks import UpdateLedger, is_terminal, make_status
+from actors.local.validation import update_call_error as update_call_error  # re-exported
+from actors.local.web import Server
+
+if TYPE_CHECKING:
+    from actors.local.agent_main import AgentProcess
 
 log = logging.getLogger("clusterjobs.mesos.agent")
-
-
-@dataclass
-class Executor:
-    framework_id: str
-    executor_id: str
-    info: dict | None  # None for the built-in command executor
-    container_id: str
-    sandbox: Path
-    proc: subprocess.Popen | None = None
-    stream: queue.Queue | None = None
-    queued: list[dict] = field(default_factory=list)  # events waiting for SUBSCRIBE
-    tasks: set[str] = field(default_factory=set)  # non-terminal task ids
-    killed: set[str] = field(default_factory=set)
-    shutting_down: bool = False
-    subscribed: bool = False  # it subscribed at least once
-
-
-@dataclass
-class TaskRecord:
-    framework_id: str
-    info: dict
-    executor_id: str
-    state: str = "TASK_STAGING"
 
 
 def _kill_group(proc: subprocess.Popen, sig: int) -> None:
@@ -381,26 +361,6 @@ class Agent:
                 self._to_executor(exe, {"type": "KILL", "kill": {"task_id": {"value": tid}}})
 
     # -- registration --------------------------------------------------------------------------
-    def registration(self) -> dict:
-        """What the master needs to rebuild its view of this agent."""
-        with self.lock:
-            tasks = []
-            for (fw_id, tid), record in self.tasks.items():
-                state = self.ledger.latest_state(tid) or record.state
-                # Command tasks have no executor of their own in the master's view.
-                exec_id = None if "command" in record.info else record.executor_id
-                tasks.append({"framework_id": fw_id, "info": record.info, "state": state,
-                              "executor_id": exec_id})
-            executors = [{"framework_id": e.framework_id, "executor_id": e.executor_id,
-                          "resources": (e.info or {}).get("resources", [])}
-                         for e in self.executors.values() if e.info is not None]
-            frameworks = [self.frameworks[f] for f in
-                          {t["framework_id"] for t in tasks}
-                          | {e["framework_id"] for e in executors}
-                          if f in self.frameworks]
-            return {"agent_info": self.info, "url": self.url, "tasks": tasks,
-                    "executors": executors, "frameworks": frameworks}
-
     def registered(self, leader: str, answer: dict) -> None:
         """Apply the master's answer to (re-)registration."""
         for fw_id in answer.get("kill_frameworks", []):
@@ -413,27 +373,6 @@ class Agent:
             self.next_ping = time.monotonic() + self.ping_seconds
             self.ledger.resend_all(time.monotonic())
 
-    def state_json(self) -> dict:
-        """The agent's /state document."""
-        with self.lock:
-            frameworks: dict[str, dict] = {}
-            for (fw_id, exec_id), exe in self.executors.items():
-                fw = frameworks.setdefault(fw_id, {
-                    "id": fw_id, "name": self.frameworks.get(fw_id, {}).get("name"),
-                    "executors": []})
-                fw["executors"].append({
-                    "id": exec_id, "container": exe.container_id,
-                    "directory": str(exe.sandbox),
-                    "tasks": [{"id": t, "state": self.tasks[(fw_id, t)].state}
-                              for t in sorted(exe.tasks) if (fw_id, t) in self.tasks]})
-            return {"id": self.agent_id, "pid": f"slave(1)@{self.address}",
-                    "hostname": self.info["hostname"], "version": "1.11.0",
-                    "resources": self.resources.summary(),
-                    "attributes": {a["name"]: (a.get("text") or a.get("scalar"))["value"]
-                                   for a in self.info["attributes"]},
-                    "master_hostname": self.registered_with,
-                    "frameworks": list(frameworks.values()),
-                    "unacknowledged_updates": len(self.ledger)}
 
     def stop_all(self) -> None:
         """Kill every executor and command (the agent is going away)."""
@@ -443,337 +382,3 @@ class Agent:
                 if exe.proc is not None:
                     _kill_group(exe.proc, signal.SIGKILL)
 
-
-class AgentHandler(Handler):
-    """The agent's HTTP endpoints: executor API, /state, internal master calls."""
-
-    @property
-    def agent(self) -> Agent:
-        return self.server.app  # type: ignore[return-value]
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        if path == "/health":
-            self.answer(200)
-        elif path in ("/state", "/slave(1)/state", "/state.json"):
-            self.answer_json(200, self.agent.state_json())
-        elif path == "/version":
-            self.answer_json(200, {"version": "1.11.0"})
-        elif path == "/api/v1/executor":
-            self.answer(405, b"", headers={"Allow": "POST"})
-        else:
-            self.answer_text(404, f"no such endpoint {path}")
-
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        media_error = self.api_media_error() if path == "/api/v1/executor" else None
-        if media_error is not None:
-            self.read_body()
-            self.answer_text(*media_error)
-            return
-        try:
-            msg = self.read_json()
-        except ValueError as exc:
-            self.answer_text(400, str(exc))
-            return
-        if not isinstance(msg, dict):
-            self.answer_text(400, "Expecting a JSON object")
-            return
-        agent = self.agent
-        if path == "/api/v1/executor":
-            self._executor_call(msg)
-            return
-        messages = msg.get("messages") if path == "/internal/batch" else [
-            {"path": path, "payload": msg}]
-        if not isinstance(messages, list):
-            self.answer_text(400, "expecting 'messages' to be a list")
-            return
-        for item in messages:
-            if not self._internal(agent, item.get("path"), item.get("payload") or {}):
-                return
-        self.answer(202)
-
-    def _internal(self, agent: Agent, path: object, msg: dict) -> bool:
-        """One master request; False when an error answer was already sent."""
-        try:
-            if path == "/internal/launch":
-                agent.launch(msg)
-            elif path == "/internal/kill":
-                agent.kill(msg["framework_id"], msg["task_id"])
-            elif path == "/internal/ack":
-                agent.acknowledge(msg["framework_id"], msg["task_id"], msg["uuid"])
-            elif path == "/internal/message":
-                agent.message(msg["framework_id"], msg["executor_id"], msg["data"])
-            elif path == "/internal/shutdown_executor":
-                agent.shutdown_executor(msg["framework_id"], msg["executor_id"])
-            elif path == "/internal/shutdown_framework":
-                agent.shutdown_framework(msg["framework_id"])
-            else:
-                self.answer_text(404, f"no such endpoint {path}")
-                return False
-        except (KeyError, TypeError) as exc:
-            self.answer_text(400, f"malformed request: missing {exc}")
-            return False
-        return True
-
-    def _executor_call(self, call: dict) -> None:
-        agent = self.agent
-        kind = call.get("type")
-        fw_id = (call.get("framework_id") or {}).get("value")
-        exec_id = (call.get("executor_id") or {}).get("value")
-        if not isinstance(fw_id, str) or not isinstance(exec_id, str):
-            self.answer_text(400, "Expecting 'framework_id' and 'executor_id' to be present")
-            return
-        if kind == "HEARTBEAT":
-            self.answer(202)  # Mesos 1.x accepts executor heartbeats before any lookup
-            return
-        if kind == "UPDATE":
-            error = update_call_error(call, exec_id, fw_id)
-            if error:
-                self.answer_text(400, f"Failed to validate executor::Call: {error}")
-                return
-        if kind == "SUBSCRIBE" and not self.accepts_json():
-            self.answer_text(406, "Expecting 'Accept' to allow 'application/x-protobuf' or "
-                                  "'application/json'")
-            return
-        with agent.lock:
-            exe = agent.executors.get((fw_id, exec_id))
-        if exe is None or exe.info is None:
-            self.answer_text(400, "Executor cannot be found")
-            return
-        if kind != "SUBSCRIBE" and not exe.subscribed:
-            self.answer_text(403, "Executor is not subscribed")
-            return
-        if kind == "SUBSCRIBE":
-            self._executor_subscribe(exe)
-        elif kind == "UPDATE":
-            status = call["update"]["status"]
-            status["executor_id"] = {"value": exec_id}
-            status["agent_id"] = {"value": agent.agent_id}
-            agent.update(fw_id, status)
-            self.answer(202)
-        elif kind == "MESSAGE":
-            data = (call.get("message") or {}).get("data")
-            if not isinstance(data, str):
-                self.answer_text(400, "MESSAGE needs message.data")
-                return
-            agent.host.send(agent, "/internal/agent/message", {
-                "agent_id": agent.agent_id, "framework_id": fw_id, "executor_id": exec_id,
-                "data": data})
-            self.answer(202)
-        else:
-            self.answer_text(400, f"Failed to validate executor::Call: unknown type {kind!r}")
-
-    def _executor_subscribe(self, exe: Executor) -> None:
-        agent = self.agent
-        events: queue.Queue = queue.Queue()
-        with agent.lock:
-            if exe.stream is not None:
-                exe.stream.put(None)  # a re-subscription replaces the old stream
-            exe.stream = events
-            exe.subscribed = True
-            events.put(recordio.encode_json({"type": "SUBSCRIBED", "subscribed": {
-                "executor_info": exe.info,
-                "framework_info": agent.frameworks.get(exe.framework_id, {}),
-                "agent_info": agent.info,
-                "container_id": {"value": exe.container_id}}}))
-            for event in exe.queued:
-                events.put(recordio.encode_json(event))
-            exe.queued.clear()
-        try:
-            self.start_stream({})
-            pump_stream(self, events, None, 30.0)
-        except OSError:
-            pass
-        finally:
-            self.close_connection = True
-            with agent.lock:
-                if exe.stream is events:
-                    exe.stream = None
-
-
-def update_call_error(call: dict, exec_id: str, fw_id: str) -> str:
-    """Why an executor's UPDATE call is invalid ("" when valid), as the Mesos agent checks it."""
-    status = (call.get("update") or {}).get("status") if isinstance(
-        call.get("update"), dict) else None
-    if not isinstance(status, dict):
-        return "Expecting 'update' to be present"
-    tid = (status.get("task_id") or {}).get("value") if isinstance(
-        status.get("task_id"), dict) else None
-    if not isinstance(tid, str) or status.get("state") not in _STATES:
-        return "Expecting 'update.status' with a task_id and a known state"
-    if "uuid" not in status:
-        return "Expecting 'uuid' to be present"
-    if not is_uuid_bytes(status["uuid"]):
-        return "'uuid' is not a valid UUID"
-    given = status.get("executor_id")
-    if given is not None and (given or {}).get("value") != exec_id:
-        return f"ExecutorID in Call: {exec_id} does not match ExecutorID in TaskStatus"
-    # An absent source is SOURCE_MASTER (the enum's first value) to the agent.
-    if status.get("source") != "SOURCE_EXECUTOR":
-        return (f"Received Call from executor {exec_id} of framework {fw_id} with invalid "
-                "source, expecting 'SOURCE_EXECUTOR'")
-    if status["state"] == "TASK_STAGING":
-        return (f"Received TASK_STAGING from executor {exec_id} of framework {fw_id} which "
-                "is not allowed")
-    return ""
-
-
-_STATES = ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED",
-           "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED",
-           "TASK_GONE", "TASK_UNREACHABLE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN")
-
-
-class AgentProcess:
-    """One OS process hosting one or more agents, one ZooKeeper detector, one sender loop."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.wakeup = threading.Event()
-        self.leader: str | None = None
-        self.client: Client | None = None
-        self.outbox: queue.Queue = queue.Queue()
-        ports = [int(p) for p in str(args.port).split(",") if p.strip()]
-        accounts = [a for a in args.account.split(",") if a] if args.account else []
-        if accounts and len(accounts) != len(ports):
-            raise SystemExit(f"--account names {len(accounts)} accounts for "
-                             f"{len(ports)} ports")
-        resources = Resources.parse_flag(args.resources)
-        self.agents: list[Agent] = []
-        for index, port in enumerate(ports):
-            attrs = parse_attributes(args.attributes)
-            if accounts:
-                attrs = [a for a in attrs if a["name"] != "eos_account"]
-                attrs.append({"name": "eos_account", "type": "TEXT",
-                              "text": {"value": accounts[index]}})
-            self.agents.append(Agent(self, args.index_base + index, port, attrs, resources,
-                                     Path(args.work_dir) / f"agent-{port}"))
-        hosts, path = parse_zk_url(args.zk)
-        self.detector = Detector(hosts, path, self._on_leader)
-
-    def _on_leader(self, info: dict | None) -> None:
-        address = None
-        if info:
-            address = f"{info['address']['ip']}:{info['address']['port']}"
-        log.info("leading master", extra={"master": address})
-        self.leader = address
-        self.wakeup.set()
-
-    def send(self, agent: Agent, path: str, payload: dict) -> None:
-        """Best-effort message to the master (executor exits, framework messages)."""
-        self.outbox.put((path, payload))
-        self.wakeup.set()
-
-    def _post(self, path: str, payload: dict) -> tuple[int, bytes]:
-        leader = self.leader
-        if leader is None:
-            return 503, b""
-        if self.client is None or f"{self.client.host}:{self.client.port}" != leader:
-            self.client = Client(leader, timeout=5.0)
-        try:
-            status, body, _h = self.client.post(path, payload)
-        except OSError:
-            return 599, b""
-        return status, body
-
-    def loop(self) -> None:
-        """Register, ping, and (re)send due status updates for every agent."""
-        while True:
-            self.wakeup.wait(0.25)
-            self.wakeup.clear()
-            leader = self.leader
-            if leader is None:
-                continue
-            now = time.monotonic()
-            for agent in self.agents:
-                self._maintain(agent, leader, now)
-            while True:
-                try:
-                    path, payload = self.outbox.get_nowait()
-                except queue.Empty:
-                    break
-                self._post(path, payload)
-
-    def _maintain(self, agent: Agent, leader: str, now: float) -> None:
-        if agent.registered_with != leader:
-            status, body = self._post("/internal/agent/register", agent.registration())
-            if status == 200:
-                agent.registered(leader, json.loads(body))
-                log.info("registered", extra={"agent_id": agent.agent_id, "master": leader})
-            return
-        if now >= agent.next_ping:
-            agent.next_ping = now + agent.ping_seconds
-            status, _b = self._post("/internal/agent/ping", {"agent_id": agent.agent_id})
-            if status in (404, 307):
-                agent.registered_with = None
-                return
-        with agent.lock:
-            due = agent.ledger.due(now)
-        if due:
-            # One POST carries every due update of this agent (cheap under bursts).
-            code, _b = self._post("/internal/agent/updates", {
-                "agent_id": agent.agent_id,
-                "updates": [{"framework_id": f, "status": st, "latest_state": latest}
-                            for f, st, latest in due]})
-            if code in (404, 307):
-                agent.registered_with = None
-
-    def serve(self) -> None:
-        """Start servers, detector and loop; blocks until SIGTERM."""
-        for agent in self.agents:
-            threading.Thread(target=agent.server.serve_forever, kwargs={"poll_interval": 5.0},
-                             daemon=True, name=f"agent-{agent.port}").start()
-        self.detector.start()
-        done = threading.Event()
-
-        def stop(_sig: int, _frame: object) -> None:
-            done.set()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        threading.Thread(target=self.loop, daemon=True, name="agent-loop").start()
-        log.info("agents serving", extra={"ports": ",".join(str(a.port) for a in self.agents)})
-        done.wait()
-        for agent in self.agents:
-            agent.stop_all()
-        self.detector.stop()
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The agent's flags."""
-    parser = argparse.ArgumentParser(prog="python -m actors.local.agent")
-    parser.add_argument("--zk", required=True, help="zk://host:port/path")
-    parser.add_argument("--port", required=True,
-                        help="port, or comma-separated ports for several agents in one process")
-    parser.add_argument("--resources", default=DEFAULT_RESOURCES)
-    parser.add_argument("--attributes", default="", help="name:value;name:value")
-    parser.add_argument("--account", default="",
-                        help="eos_account attribute, one per port (comma-separated)")
-    parser.add_argument("--work-dir", required=True)
-    parser.add_argument("--update-retry", type=float, default=10.0,
-                        help="seconds before an unacknowledged status update is resent")
-    parser.add_argument("--executor-shutdown-grace", type=float, default=5.0)
-    parser.add_argument("--executor-registration-timeout", type=float, default=60.0,
-                        help="seconds an executor has to SUBSCRIBE (Mesos: 1 min)")
-    parser.add_argument("--index-base", type=int, default=0)
-    parser.add_argument("--log-level", default="info")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point."""
-    from actors import logfmt
-
-    args = parse_args(argv)
-    logfmt.configure(args.log_level)
-    logging.getLogger("kazoo").setLevel(logging.WARNING)
-    try:
-        AgentProcess(args).serve()
-    except (OSError, ValueError) as exc:
-        print(f"mesos agent: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,7 +20,8 @@ import uuid
 from urllib.parse import urlsplit
 
 from actors.local import recordio
-from actors.local.master_core import VERSION, CallError, Effect, MasterCore, SubscribeRefused
+from actors.local.master_core import MasterCore
+from actors.local.master_model import VERSION, CallError, Effect, SubscribeRefused
 from actors.local.web import Client, Handler, KeyedWorkers, Server, pump_stream
 from actors.local.zk import Candidate, master_info, parse_zk_url
 

@@ -88,7 +88,7 @@ def start(ctx: StackContext, *, zk_path: str = ZK_PATH, prefix: str = "mesos",
         ports = [port() for _ in group]
         name = f"{prefix}-agent-{group[0] + 1}" + (
             f"-{group[-1] + 1}" if len(group) > 1 else "")
-        argv = [py, "-m", "actors.local.agent", "--zk", zk_url,
+        argv = [py, "-m", "actors.local.agent_main", "--zk", zk_url,
                 "--port", ",".join(map(str, ports)),
                 "--account", ",".join(accounts[i] for i in group),
                 "--index-base", str(group[0]),

@@ -1,0 +1,139 @@
+"""The tables the master keeps, and the bookkeeping steps its calls share.
+
+:class:`MasterState` holds frameworks, agents, offers, tasks and executors, plus the outbox
+of :class:`~actors.local.master_model.Effect` values; the scheduler calls
+(:mod:`actors.local.master_scheduler`), agent messages (:mod:`actors.local.master_agents`)
+and allocation (:mod:`actors.local.master_core`) build on it. No I/O here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import Counter, deque
+
+from actors.local.master_model import COMPLETED_KEEP, Agent, Effect, Framework, Offer, Task
+from actors.local.resources import Resources
+from actors.local.tasks import is_terminal
+
+
+class MasterState:
+    """Every table of the master and the helpers that keep them consistent."""
+
+    def __init__(self, master_id: str, master_info: dict, *, heartbeat_seconds: float = 15.0,
+                 agent_timeout: float = 75.0, reregister_window: float = 10.0,
+                 now: float = 0.0) -> None:
+        self.master_id = master_id
+        self.master_info = master_info
+        self.heartbeat_seconds = heartbeat_seconds
+        self.agent_timeout = agent_timeout
+        self.reregister_window = reregister_window
+        self.elected_at: float | None = None
+        self.elected_wall: float | None = None
+        self.started_wall = time.time()
+        self.started = now
+        self.frameworks: dict[str, Framework] = {}
+        self.completed_frameworks: deque[dict] = deque(maxlen=COMPLETED_KEEP)
+        self.removed_framework_ids: set[str] = set()
+        self.agents: dict[str, Agent] = {}
+        self.removed_agents: dict[str, str] = {}  # agent id -> "unreachable"
+        self.offers: dict[str, Offer] = {}
+        self.tasks: dict[tuple[str, str], Task] = {}  # (framework id, task id)
+        self.lost_tasks: set[tuple[str, str]] = set()  # reported lost with their agent
+        self.unreachable_tasks: dict[tuple[str, str], Task] = {}  # partition-aware ones
+        self.completed_tasks: deque[dict] = deque(maxlen=COMPLETED_KEEP)
+        self.executors: dict[tuple[str, str, str], Resources] = {}  # (agent, fw, exec)
+        self.outbox: list[Effect] = []
+        self.counters: Counter[str] = Counter()
+        self._ids = itertools.count(1)
+        self.wants_allocation = False
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _next(self, prefix: str) -> str:
+        return f"{self.master_id}-{prefix}{next(self._ids):06d}"
+
+    def _event(self, framework_id: str, event: dict) -> None:
+        fw = self.frameworks.get(framework_id)
+        if fw is not None and fw.connected and fw.stream_id:
+            self.outbox.append(Effect("event", framework_id, event, stream=fw.stream_id))
+
+    def _to_agent(self, agent_id: str, path: str, payload: dict) -> None:
+        if agent_id in self.agents:
+            self.outbox.append(Effect("agent", agent_id, payload, path))
+
+    def _update_event(self, framework_id: str, status: dict) -> None:
+        self._event(framework_id, {"type": "UPDATE", "update": {"status": status}})
+
+    def _count_terminal(self, state: str) -> None:
+        self.counters[f"master/tasks_{state[5:].lower()}"] += 1
+
+    def is_elected(self) -> bool:
+        """True while this master leads."""
+        return self.elected_at is not None
+
+    def elect(self, now: float) -> None:
+        """This master became the leader: start the agent re-registration window."""
+        self.elected_at = now
+        self.elected_wall = time.time()  # /master/state gives Unix seconds, as Mesos does
+
+    # -- offers and releases -------------------------------------------------------------------
+    def _recover_offers(self, framework_id: str) -> None:
+        for offer in [o for o in self.offers.values() if o.framework_id == framework_id]:
+            self._drop_offer(offer)
+
+    def _drop_offer(self, offer: Offer) -> None:
+        self.offers.pop(offer.id, None)
+        agent = self.agents.get(offer.agent_id)
+        if agent is not None:
+            agent.offered = agent.offered - offer.resources
+        self.wants_allocation = True
+
+    def _rescind(self, offer: Offer) -> None:
+        self._drop_offer(offer)
+        self._event(offer.framework_id, {"type": "RESCIND",
+                                         "rescind": {"offer_id": {"value": offer.id}}})
+
+    def _release_task(self, task: Task) -> None:
+        if task.released:
+            return
+        task.released = True
+        agent = self.agents.get(task.agent_id)
+        if agent is not None:
+            agent.used = agent.used - task.resources
+        self.wants_allocation = True
+
+    def _release_executor(self, key: tuple[str, str, str]) -> None:
+        res = self.executors.pop(key, None)
+        agent = self.agents.get(key[0])
+        if res is not None and agent is not None:
+            agent.used = agent.used - res
+            self.wants_allocation = True
+
+    # -- frameworks ----------------------------------------------------------------------------
+    def remove_framework(self, framework_id: str, now: float) -> None:
+        """TEARDOWN or failover timeout: kill its tasks, drop its offers, forget it."""
+        fw = self.frameworks.pop(framework_id, None)
+        if fw is None:
+            return
+        self._recover_offers(framework_id)
+        agents = {t.agent_id for t in self.tasks.values() if t.framework_id == framework_id}
+        agents |= {a for (a, f, _e) in self.executors if f == framework_id}
+        for agent_id in agents:
+            self._to_agent(agent_id, "/internal/shutdown_framework",
+                           {"framework_id": framework_id})
+        for key, task in list(self.tasks.items()):
+            if task.framework_id == framework_id:
+                self._release_task(task)
+                del self.tasks[key]
+                if not is_terminal(task.state):
+                    task.state = "TASK_KILLED"
+                    self._count_terminal("TASK_KILLED")
+                self.completed_tasks.append(task.to_json())
+        for key in [k for k in self.executors if k[1] == framework_id]:
+            self._release_executor(key)
+        if fw.connected and fw.stream_id:
+            self.outbox.append(Effect("close", framework_id, stream=fw.stream_id))
+        self.removed_framework_ids.add(framework_id)
+        self.completed_frameworks.append({"id": framework_id, "name": fw.info.get("name"),
+                                          "unregistered_time": time.time()})
+        self.wants_allocation = True
