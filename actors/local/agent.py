@@ -35,6 +35,7 @@ from actors.local.agent_core import (
     command_argv,
     executor_env,
     exit_state,
+    has_capability,
     sandbox_dir,
     shutdown_grace_seconds,
 )
@@ -269,20 +270,32 @@ class Agent:
             exe = self.executors.get((fw_id, record.executor_id))
             if exe is None:
                 return
-            exe.killed.add(tid)
             if exe.info is None:
-                if exe.proc is not None:
-                    _kill_group(exe.proc, signal.SIGTERM)
-                    self._escalate(exe.proc)
-            elif exe.stream is None and any(
+                self._kill_command(exe, fw_id, tid)
+                return
+            exe.killed.add(tid)
+            if exe.stream is None and any(
                     (e.get("launch") or {}).get("task", {}).get("task_id", {}).get("value")
                     == tid for e in exe.queued):
                 exe.queued = [e for e in exe.queued if (e.get("launch") or {}).get(
                     "task", {}).get("task_id", {}).get("value") != tid]
-                self._status(fw_id, tid, "TASK_KILLED", exe.executor_id,
-                              source="SOURCE_AGENT")
+                # Mesos >= 1.5 (docs/task-state-reasons.md): killed before delivery.
+                self._status(fw_id, tid, "TASK_KILLED", exe.executor_id, source="SOURCE_AGENT",
+                             reason="REASON_TASK_KILLED_DURING_LAUNCH")
             else:
                 self._to_executor(exe, {"type": "KILL", "kill": {"task_id": {"value": tid}}})
+
+    def _kill_command(self, exe: Executor, fw_id: str, tid: str) -> None:
+        """The command executor's kill (src/launcher/executor.cpp): on the first KILL only,
+        TASK_KILLING (from the executor, no reason) if the framework has TASK_KILLING_STATE,
+        then SIGTERM and escalation; a repeated KILL changes nothing."""
+        if tid in exe.killed or exe.proc is None:
+            return
+        exe.killed.add(tid)
+        if has_capability(self.frameworks.get(fw_id), "TASK_KILLING_STATE"):
+            self._status(fw_id, tid, "TASK_KILLING", tid)
+        _kill_group(exe.proc, signal.SIGTERM)
+        self._escalate(exe.proc)
 
     def _escalate(self, proc: subprocess.Popen, executor_info: dict | None = None) -> None:
         grace = shutdown_grace_seconds(executor_info, self.host.args.executor_shutdown_grace)
@@ -372,7 +385,6 @@ class Agent:
             self.ping_seconds = float(answer.get("ping_seconds", 5.0))
             self.next_ping = time.monotonic() + self.ping_seconds
             self.ledger.resend_all(time.monotonic())
-
 
     def stop_all(self) -> None:
         """Kill every executor and command (the agent is going away)."""

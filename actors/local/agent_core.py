@@ -27,6 +27,12 @@ def parse_attributes(text: str) -> list[dict]:
     return out
 
 
+def has_capability(framework_info: dict | None, capability: str) -> bool:
+    """True when a v1 FrameworkInfo lists ``capability`` (e.g. "TASK_KILLING_STATE")."""
+    caps = (framework_info or {}).get("capabilities") or []
+    return any(isinstance(c, dict) and c.get("type") == capability for c in caps)
+
+
 def sandbox_dir(work_dir: Path, agent_id: str, framework_id: str, executor_id: str,
                 container_id: str) -> Path:
     """The Mesos sandbox layout under the agent's work dir."""

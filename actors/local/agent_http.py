@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from actors.local.agent import Agent
     from actors.local.agent_model import Executor
 
+EXECUTOR_HEARTBEAT = recordio.encode_json({"type": "HEARTBEAT"})
+
 
 class AgentHandler(Handler):
     """The agent's HTTP endpoints: executor API, /state, internal master calls."""
@@ -155,7 +157,10 @@ class AgentHandler(Handler):
             exe.queued.clear()
         try:
             self.start_stream({})
-            pump_stream(self, events, None, 30.0)
+            # Mesos 1.x agents send HTTP executors a HEARTBEAT event every
+            # DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL (30 min); pymesos ignores it.
+            pump_stream(self, events, EXECUTOR_HEARTBEAT,
+                        agent.host.args.executor_heartbeat_seconds)
         except OSError:
             pass
         finally:

@@ -158,6 +158,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--executor-shutdown-grace", type=float, default=5.0)
     parser.add_argument("--executor-registration-timeout", type=float, default=60.0,
                         help="seconds an executor has to SUBSCRIBE (Mesos: 1 min)")
+    parser.add_argument("--executor-heartbeat-seconds", type=float, default=1800.0,
+                        help="HEARTBEAT event interval on executor streams (Mesos: a fixed "
+                             "30 min, slave/constants.hpp; not a Mesos flag, for tests)")
     parser.add_argument("--index-base", type=int, default=0)
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)

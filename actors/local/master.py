@@ -43,6 +43,7 @@ class Master:
                                heartbeat_seconds=args.heartbeat_seconds,
                                agent_timeout=args.agent_timeout,
                                reregister_window=args.reregister_window,
+                               allocation_interval=args.allocation_interval,
                                now=time.monotonic())
         self.lock = threading.RLock()
         self.wakeup = threading.Event()

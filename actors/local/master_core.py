@@ -21,6 +21,7 @@ from actors.local import master_views
 from actors.local.master_agents import AgentMessages
 from actors.local.master_model import CallError, Effect, Framework, Offer, SubscribeRefused
 from actors.local.master_scheduler import SchedulerCalls
+from actors.local.resources import Resources
 from actors.local.validation import id_value
 
 
@@ -80,6 +81,7 @@ class MasterCore(SchedulerCalls, AgentMessages):
         fw.connected = False
         fw.disconnected_at = now
         fw.stream_id = None
+        fw.filters.clear()  # the allocator's deactivateFramework() drops its filters
         self._recover_offers(framework_id)
 
     # -- time ----------------------------------------------------------------------------------
@@ -113,11 +115,8 @@ class MasterCore(SchedulerCalls, AgentMessages):
             if available.empty() or not available.scalars.get("cpus", 0) > 0.0005:
                 continue
             for fw in wanting:
-                refused = fw.filters.get(agent.id)
-                if refused is not None:
-                    if refused[1] > now and refused[0].contains(available):
-                        continue
-                    del fw.filters[agent.id]
+                if self._filtered(fw, agent.id, available, now):
+                    continue
                 offer = Offer(self._next("O"), fw.id, agent.id, available)
                 self.offers[offer.id] = offer
                 agent.offered = agent.offered + available
@@ -125,6 +124,17 @@ class MasterCore(SchedulerCalls, AgentMessages):
                 break
         for fw_id, offers in batches.items():
             self._event(fw_id, {"type": "OFFERS", "offers": {"offers": offers}})
+
+    @staticmethod
+    def _filtered(fw: Framework, agent_id: str, resources: Resources, now: float) -> bool:
+        """The allocator's isFiltered(): some unexpired filter of ``fw`` for the agent refused
+        a superset of ``resources``. Expired filters go; the others stay until they expire."""
+        filters = [f for f in fw.filters.get(agent_id, []) if f[1] > now]
+        if filters:
+            fw.filters[agent_id] = filters
+        else:
+            fw.filters.pop(agent_id, None)
+        return any(refused.contains(resources) for refused, _until in filters)
 
     # -- reports -------------------------------------------------------------------------------
     def state_json(self, leader_info: dict | None) -> dict:

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from actors.local.resources import Resources
 
 VERSION = "1.11.0"  # the Mesos release whose v1 API this emulates
-DEFAULT_REFUSE_SECONDS = 5.0
+DEFAULT_REFUSE_SECONDS = 5.0  # Filters.refuse_seconds default (mesos.proto)
+MAX_REFUSE_SECONDS = 365 * 86400.0  # the allocator caps refuse_seconds at 365 days
 # Scheduler calls -> the master counter Mesos bumps for them (src/master/metrics.cpp).
 CALL_METRICS = {
     "DECLINE": "master/messages_decline_offers",
@@ -73,8 +74,10 @@ class Framework:
     disconnected_at: float | None = None
     suppressed: bool = False
     registered_at: float = 0.0
-    # agent id -> (refused resources, until): offers of a subset are not made before ``until``
-    filters: dict[str, tuple[Resources, float]] = field(default_factory=dict)
+    # agent id -> its refused-offer filters, each (refused resources, until). As in the Mesos
+    # allocator (offerFilters[role][agent] is a set), several coexist; an offer is withheld
+    # while any unexpired one's resources contain it.
+    filters: dict[str, list[tuple[Resources, float]]] = field(default_factory=dict)
 
     @property
     def failover_timeout(self) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from actors.local.master_model import (
     CALL_METRICS,
     DEFAULT_REFUSE_SECONDS,
+    MAX_REFUSE_SECONDS,
     Agent,
     CallError,
     Framework,
@@ -83,14 +84,18 @@ class SchedulerCalls(MasterState):
         if isinstance(filters, dict) and "refuse_seconds" in filters:
             value = filters["refuse_seconds"]
             if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-                return float(value)
+                return min(float(value), MAX_REFUSE_SECONDS)
             # Mesos falls back to the default for a negative (or unusable) value.
         return DEFAULT_REFUSE_SECONDS
 
     def _filter(self, fw: Framework, agent_id: str, refused: Resources, seconds: float,
                 now: float) -> None:
+        """Add a refused-offer filter, as the allocator's recoverResources() does: none for
+        nothing refused or 0 s; it lives at least one allocation interval (MESOS-4302)."""
         if seconds > 0 and not refused.empty():
-            fw.filters[agent_id] = (refused, now + seconds)
+            until = now + max(self.allocation_interval, seconds)
+            kept = [f for f in fw.filters.get(agent_id, []) if f[1] > now]
+            fw.filters[agent_id] = [*kept, (refused, until)]
 
     def _call_decline(self, fw: Framework, call: dict, now: float) -> None:
         section = call.get("decline")

@@ -22,12 +22,13 @@ class MasterState:
 
     def __init__(self, master_id: str, master_info: dict, *, heartbeat_seconds: float = 15.0,
                  agent_timeout: float = 75.0, reregister_window: float = 10.0,
-                 now: float = 0.0) -> None:
+                 allocation_interval: float = 1.0, now: float = 0.0) -> None:
         self.master_id = master_id
         self.master_info = master_info
         self.heartbeat_seconds = heartbeat_seconds
         self.agent_timeout = agent_timeout
         self.reregister_window = reregister_window
+        self.allocation_interval = allocation_interval  # floor of a filter's lifetime
         self.elected_at: float | None = None
         self.elected_wall: float | None = None
         self.started_wall = time.time()

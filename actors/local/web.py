@@ -8,6 +8,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -131,11 +132,16 @@ class Handler(BaseHTTPRequestHandler):
 
 def pump_stream(handler: Handler, events: queue.Queue, heartbeat: bytes | None,
                 interval: float) -> None:
-    """Write queued RecordIO records until a None arrives or the peer goes away."""
+    """Write queued RecordIO records until a None arrives or the peer goes away.
+
+    ``heartbeat`` (if given) goes out every ``interval`` seconds whatever else is sent, as the
+    Mesos heartbeaters do (a periodic timer, not an idle timer)."""
+    next_beat = time.monotonic() + interval
     while True:
         try:
-            record = events.get(timeout=interval)
+            record = events.get(timeout=max(0.0, next_beat - time.monotonic()))
         except queue.Empty:
+            next_beat = time.monotonic() + interval
             if heartbeat is None:
                 continue
             record = heartbeat
