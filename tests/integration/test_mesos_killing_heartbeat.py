@@ -14,6 +14,7 @@ import base64
 import http.client
 import json
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,15 +136,26 @@ def beating(stack, tmp_path) -> Iterator[dict]:
 
 def _executor_events(agent: str, framework_id: str, executor_id: str, count: int,
                      timeout: float) -> list[dict]:
-    """SUBSCRIBE as the executor and read ``count`` events from its stream."""
-    conn = http.client.HTTPConnection(agent.removeprefix("http://"), timeout=timeout)
-    try:
+    """SUBSCRIBE as the executor and read ``count`` events from its stream.
+
+    ACCEPT's 202 only says the master took the call: the agent learns of the executor a moment
+    later and answers 400 "Executor cannot be found" until then, so SUBSCRIBE is retried."""
+    deadline = time.monotonic() + timeout
+    while True:
+        conn = http.client.HTTPConnection(agent.removeprefix("http://"), timeout=timeout)
         conn.request("POST", "/api/v1/executor", body=json.dumps({
             "type": "SUBSCRIBE", "framework_id": {"value": framework_id},
             "executor_id": {"value": executor_id}, "subscribe": {}}).encode(),
             headers={"Content-Type": "application/json", "Accept": "application/json"})
         resp = conn.getresponse()
-        assert resp.status == 200
+        if resp.status == 200:
+            break
+        body = resp.read().decode(errors="replace")
+        conn.close()
+        assert resp.status == 400 and "Executor cannot be found" in body, (resp.status, body)
+        assert time.monotonic() < deadline, "the agent never learnt of the executor"
+        time.sleep(0.1)
+    try:
         decoder, events = Decoder(), []
         while len(events) < count:
             chunk = resp.read1(65536)
