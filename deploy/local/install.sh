@@ -18,7 +18,7 @@ quiet() {
 }
 
 # --- Debian packages -------------------------------------------------------------------
-apt_packages=(zookeeper prometheus libpython3.11 clang-16 lld-16 llvm-16
+apt_packages=(zookeeper libslf4j-java prometheus libpython3.11 clang-16 lld-16 llvm-16
               openjdk-17-jdk-headless maven python3-venv curl procps)
 missing=()
 for p in "${apt_packages[@]}"; do
