@@ -24,7 +24,7 @@ from actors.stack.process import is_running, stop
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
 
-from mesos_framework import SmallFramework, Spec, start_driver
+from mesos_framework import SmallFramework, Spec, poll, start_driver
 from mesos_raw import RawScheduler, get_json, leader_address, post
 
 MASTER_FLAGS = ["--agent-timeout", "2", "--reregister-window", "3",
@@ -77,14 +77,6 @@ def mini(stack, tmp_path, request) -> Iterator[MiniCluster]:
     finally:
         for record in reversed(ctx.records):
             stop(record)
-
-
-def _poll(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _reconcile_all(driver, fw: SmallFramework, tids: list[str], timeout: float) -> dict:
@@ -167,8 +159,8 @@ def test_scheduler_failover_within_and_past_timeout(mini, tmp_path):
         state = get_json(f"http://{leader}/master/state")
         return fw_id in {f["id"] for f in state["completed_frameworks"]}
 
-    _poll(removed, 20, "the framework to be removed")
-    _poll(lambda: get_json(f"{mini.agents[0]}/state")["frameworks"] == [], 20,
+    poll(removed, 20, "the framework to be removed")
+    poll(lambda: get_json(f"{mini.agents[0]}/state")["frameworks"] == [], 20,
           "the agent to stop the framework's executors")
     state = get_json(f"http://{leader}/master/state")
     assert all(t["state"] == "TASK_KILLED" for t in state["completed_tasks"]
@@ -238,18 +230,18 @@ def test_updates_resent_until_acknowledged_and_heartbeats(mini):
             return [e["update"]["status"] for e in list(raw.events) if e["type"] == "UPDATE"]
 
         # Not acknowledged: TASK_STARTING comes again (same uuid), and nothing after it.
-        _poll(lambda: len(updates()) >= 2, 15, "a resent update")
+        poll(lambda: len(updates()) >= 2, 15, "a resent update")
         first, again = updates()[:2]
         assert first["state"] == again["state"] == "TASK_STARTING"
         assert first["uuid"] == again["uuid"]
         assert {u["state"] for u in updates()} == {"TASK_STARTING"}
         for state in ("TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"):
-            _poll(lambda s=state: any(u["state"] == s for u in updates()), 15, state)
+            poll(lambda s=state: any(u["state"] == s for u in updates()), 15, state)
             status = next(u for u in updates() if u["state"] == state)
             assert raw.call({"type": "ACKNOWLEDGE", "framework_id": fid, "acknowledge": {
                 "agent_id": status["agent_id"], "task_id": status["task_id"],
                 "uuid": status["uuid"]}})[0] == 202
-        _poll(lambda: get_json(f"{mini.agents[0]}/state")["unacknowledged_updates"] == 0, 15,
+        poll(lambda: get_json(f"{mini.agents[0]}/state")["unacknowledged_updates"] == 0, 15,
               "the agent's ledger to drain")
         raw.wait_event(lambda e: e["type"] == "HEARTBEAT", 10)  # --heartbeat-seconds 2
     finally:
@@ -287,7 +279,7 @@ def test_broken_executors_fail_their_tasks_and_free_resources(mini):
             raw.call({"type": "ACKNOWLEDGE", "framework_id": fid, "acknowledge": {
                 "agent_id": status["agent_id"], "task_id": status["task_id"],
                 "uuid": status["uuid"]}})
-        _poll(lambda: {e["failure"]["executor_id"]["value"] for e in list(raw.events)
+        poll(lambda: {e["failure"]["executor_id"]["value"] for e in list(raw.events)
                        if e["type"] == "FAILURE" and "executor_id" in e["failure"]}
               == {"exits-exec", "silent-exec"}, 15, "executor FAILURE events")
         agent = get_json(f"http://{mini.leader()}/master/state")["slaves"][0]

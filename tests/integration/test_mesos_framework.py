@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
 
-from mesos_framework import SmallFramework, Spec, start_driver
+from mesos_framework import SmallFramework, Spec, poll, start_driver
 from mesos_raw import RawScheduler, get_json, leader_address, post
 
 FW_INFO = {"user": "nobody", "name": "raw-test", "failover_timeout": 0}
-
-
-def _poll(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_hundred_tasks_finish_and_every_update_is_acknowledged(stack, tmp_path):
@@ -45,7 +36,7 @@ def test_hundred_tasks_finish_and_every_update_is_acknowledged(stack, tmp_path):
             assert all("uuid" in u for u in fw.updates[spec.task_id])
         # Every update acknowledged: the agents hold none and the master completed every task.
         agents = stack["mesos_agents"]
-        _poll(lambda: all(get_json(f"{a}/state")["unacknowledged_updates"] == 0
+        poll(lambda: all(get_json(f"{a}/state")["unacknowledged_updates"] == 0
                           for a in agents), 30, "agents to hold no unacknowledged update")
         leader = leader_address(stack["mesos_masters"])
 
@@ -54,7 +45,7 @@ def test_hundred_tasks_finish_and_every_update_is_acknowledged(stack, tmp_path):
             mine = [f for f in state["frameworks"] if f["id"] == fw_id]
             return bool(mine) and not mine[0]["tasks"]
 
-        _poll(master_done, 30, "the master to complete all tasks")
+        poll(master_done, 30, "the master to complete all tasks")
         # The custom executor ran as a real subprocess in a sandbox of its own.
         sandboxes = [e["directory"] for a in agents
                      for f in get_json(f"{a}/state")["frameworks"] if f["id"] == fw_id
@@ -261,7 +252,7 @@ def test_launch_group_kill_message_and_shutdown(stack, raw):
     assert raw.call({"type": "RECONCILE", "framework_id": fid, "reconcile": {
         "tasks": [{"task_id": {"value": "g1"}}]}})[0] == 202
     assert raw.call({"type": "RECONCILE", "framework_id": fid, "reconcile": {}})[0] == 202
-    _poll(lambda: len([e for e in list(raw.events) if e["type"] == "UPDATE" and e["update"][
+    poll(lambda: len([e for e in list(raw.events) if e["type"] == "UPDATE" and e["update"][
         "status"].get("reason") == "REASON_RECONCILIATION"]) >= 4, 15, "reconciliation")
     answers = [e["update"]["status"] for e in list(raw.events) if e["type"] == "UPDATE"
                and e["update"]["status"].get("reason") == "REASON_RECONCILIATION"]
