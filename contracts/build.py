@@ -41,7 +41,8 @@ LINK_FLAGS = (
 # the signatures at setcode; this list catches helpers it lacks (e.g. __muloti4) at build time.
 HOST_FUNCTIONS = frozenset({
     "eosio_assert", "eosio_assert_message", "prints_l", "read_action_data", "action_data_size",
-    "require_auth", "has_auth", "is_account", "current_receiver", "get_sender", "send_inline",
+    "require_auth", "has_auth", "is_account", "current_receiver", "get_sender", "current_time",
+    "send_inline",
     "require_recipient",  # only the test contract testing/faketoken imports it
     "memmove", "memset",
     "db_store_i64", "db_update_i64", "db_remove_i64", "db_get_i64", "db_next_i64",
@@ -193,15 +194,17 @@ def build(out_dir: Path = BUILD_DIR) -> list[Artifact]:
     return [build_one(name, name, out_dir) for name in CONTRACTS]
 
 
-def build_one(name: str, source_dir: str, out_dir: Path) -> Artifact:
+def build_one(name: str, source_dir: str, out_dir: Path,
+              defines: tuple[str, ...] = ()) -> Artifact:
     """Compile, link and check ``contracts/<source_dir>/<name>.cpp`` (with its ``.abi``)
-    into ``out_dir``; also used by the tests for the test-only contracts under testing/."""
+    into ``out_dir``; also used by the tests for the test-only contracts under testing/ and
+    for test copies built with ``defines`` (``NAME=VALUE`` preprocessor definitions)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     obj = out_dir / f"{name}.o"
     wasm = out_dir / f"{name}.wasm"
     # Relative source paths from contracts/ keep the objects free of absolute paths.
-    _run([CLANG, *COMPILE_FLAGS, "-Iinclude", "-c", f"{source_dir}/{name}.cpp", "-o", str(obj)],
-         cwd=HERE)
+    _run([CLANG, *COMPILE_FLAGS, *(f"-D{d}" for d in defines), "-Iinclude", "-c",
+          f"{source_dir}/{name}.cpp", "-o", str(obj)], cwd=HERE)
     _run([WASM_LD, *LINK_FLAGS, str(obj), "-o", str(wasm)], cwd=HERE)
     code = wasm.read_bytes()
     check_wasm(name, parse_wasm(code))

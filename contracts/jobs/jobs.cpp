@@ -10,25 +10,63 @@ using namespace cj;
 namespace {
 
 // `job` rows: scope = worker, primary key = an auto-increment id, secondary index on time.
+// `credit_id` is the task's identity (0: none) and `credited_at` the block time of the credit.
 struct job_row {
   static constexpr bool has_secondary = true;
   uint64_t id = 0;
   name researcher;
   uint64_t time = 0;
+  uint64_t credit_id = 0;
+  uint64_t credited_at = 0;
   uint64_t primary_key() const { return id; }
   uint64_t secondary_key() const { return time; }
-  uint32_t packed_size() const { return 24; }
+  uint32_t packed_size() const { return 40; }
   void read(reader& r) {
     id = r.u64();
     researcher = r.nm();
     time = r.u64();
+    credit_id = r.u64();
+    credited_at = r.u64();
   }
   void write(writer& w) const {
     w.u64(id);
     w.nm(researcher);
     w.u64(time);
+    w.u64(credit_id);
+    w.u64(credited_at);
   }
 };
+
+// `credit` rows: the identities of the credits seen (scope = self, primary key = credit_id,
+// secondary index on the block time they were seen). A credit whose id is here is a no-op.
+// Rows older than the window are pruned by later credits, so RAM stays bounded by the credits
+// of one window.
+struct credit_row {
+  static constexpr bool has_secondary = true;
+  uint64_t id = 0;
+  uint64_t seen_at = 0;
+  uint64_t primary_key() const { return id; }
+  uint64_t secondary_key() const { return seen_at; }
+  uint32_t packed_size() const { return 16; }
+  void read(reader& r) {
+    id = r.u64();
+    seen_at = r.u64();
+  }
+  void write(writer& w) const {
+    w.u64(id);
+    w.u64(seen_at);
+  }
+};
+
+// How long a credit's identity is remembered (and a job row with an identity is kept):
+// 24 hours of block time. A pusher may resend a credit safely within it. Only the tests build
+// a copy with a shorter window (to see pruning), never `contracts build`.
+#ifndef CJ_CREDIT_WINDOW_US
+#define CJ_CREDIT_WINDOW_US (24ull * 3600 * 1000000)
+#endif
+constexpr uint64_t credit_window_us = CJ_CREDIT_WINDOW_US;
+// Expired identities pruned per new credit: more than one, so pruning outpaces insertion.
+constexpr int prune_per_credit = 2;
 
 // `reg`: a singleton (scope = self, primary key = the table's name) naming the registry.
 struct reg_row {
@@ -127,18 +165,50 @@ void credit(bool worker, name account, name researcher, uint64_t time) {
   rows.update(it, row, self);
 }
 
+const table<credit_row> credits() { return {self, self.value, "credit"_n}; }
+
+// True when `credit_id` was seen before (the credit must then do nothing). Otherwise records
+// it, prunes identities older than the window, and returns false. 0 is no identity.
+bool seen_before(uint64_t credit_id, uint64_t now) {
+  if (credit_id == 0) return false;
+  const auto seen = credits();
+  if (seen.find(credit_id) >= 0) return true;
+  const uint64_t index = index_table("credit"_n, 0);
+  for (int i = 0; i < prune_per_credit; ++i) {
+    uint64_t oldest = 0;
+    uint64_t primary = 0;
+    const int32_t sit = db_idx64_lowerbound(self.value, self.value, index, &oldest, &primary);
+    if (sit < 0 || sit == db_idx64_end(self.value, self.value, index)) break;
+    if (now - oldest < credit_window_us) break;  // seen_at <= now: block time never goes back
+    seen.erase(seen.find(primary), primary);
+  }
+  credit_row row;
+  row.id = credit_id;
+  row.seen_at = now;
+  seen.insert(row, self);
+  return false;
+}
+
 void newjob(reader& r) {
   const name researcher = r.nm();
   const name worker = r.nm();
   const uint64_t time = r.u64();
+  // credit_id is an ABI binary extension: absent in the seed's three-argument form.
+  const uint64_t credit_id = r.more() ? r.u64() : 0;
   r.done();
   check_time(time);
+  require_auth(self.value);
+  const uint64_t now = current_time();
+  // A resent credit (same task) changes nothing and does not abort its transaction.
+  if (seen_before(credit_id, now)) return prints_l("duplicate credit ignored", 24);
   credit(true, worker, researcher, time);
   const table<job_row> jobs{self, worker.value, "job"_n};
   job_row job;
   job.id = jobs.next_key();
   job.researcher = researcher;
   job.time = time;
+  job.credit_id = credit_id;
+  job.credited_at = now;
   jobs.insert(job, self);
 }
 
@@ -146,8 +216,12 @@ void updatedptch(reader& r) {
   const name researcher = r.nm();
   const name dispatcher = r.nm();
   const uint64_t time = r.u64();
+  // credit_id is an ABI binary extension: absent in the seed's three-argument form.
+  const uint64_t credit_id = r.more() ? r.u64() : 0;
   r.done();
   check_time(time);
+  require_auth(self.value);
+  if (seen_before(credit_id, current_time())) return prints_l("duplicate credit ignored", 24);
   credit(false, dispatcher, researcher, time);
 }
 
@@ -170,7 +244,15 @@ void removejob(reader& r) {
       id);
   CJ_CHECK(found, text() << "no job of " << time << " us for researcher " << researcher
                          << " on worker " << worker);
+  job_row job;
+  jobs.get(id, job);
   require_auth(self.value);
+  // A job with an identity stays for the credit window: it is the on-chain trace a pusher
+  // resending that credit can be checked against.
+  CJ_CHECK(job.credit_id == 0 || current_time() - job.credited_at >= credit_window_us,
+           text() << "job " << job.id << " of " << time << " us for researcher " << researcher
+                  << " on worker " << worker
+                  << " was credited less than 24 hours ago (the credit window)");
   jobs.erase(jobs.find(id), id);
 }
 

@@ -10,8 +10,10 @@ import secrets
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -871,3 +873,119 @@ def test_rate_edge_values_that_are_accepted(chain: Chain) -> None:
     [row] = chain.rows("registry", w.owner, "protocol")
     assert (int(row["dispatcher_pay_rate"]), int(row["worker_pay_rate"])) == (0, 10**16)
     assert pay.rate_to_fixed(1e-10, 4) == 1
+
+
+# ------------------------------------------------------------------ 7. idempotent credits
+
+def _seen_at(chain: Chain, credit_id: int) -> int | None:
+    """When the jobs contract first saw ``credit_id`` (None: never, or pruned)."""
+    rows = devchain.rpc(chain.url, "/v1/chain/get_table_rows",
+                        {"code": chain.jobs, "scope": chain.jobs, "table": "credit",
+                         "json": True, "lower_bound": str(credit_id), "limit": 1})["rows"]
+    if rows and int(rows[0]["id"]) == credit_id:
+        return int(rows[0]["seen_at"])
+    return None
+
+
+def test_a_task_credited_twice_counts_once(chain: Chain, world: World) -> None:
+    """Audit finding 2: a pusher resending a finished task's credit (a new transaction, or the
+    same credit twice in one batch) must not pay it twice. With its credit_id the repeat is a
+    no-op that does not abort its transaction; without one (0 or the seed's three arguments)
+    every push counts."""
+    w = world
+    worker, dispatcher = w.workers[0], w.dispatchers[0]
+    J = {chain.jobs: "active"}
+    task, other, disp = (secrets.randbits(64) | 1 for _ in range(3))
+
+    def newjob(time: int, credit_id: int | None) -> tuple:
+        args = {"researcher": w.researcher, "worker": worker, "time": time}
+        return (chain.jobs, "newjob", args if credit_id is None else
+                {**args, "credit_id": credit_id}, J)
+
+    def updatedptch(time: int, credit_id: int) -> tuple:
+        return (chain.jobs, "updatedptch", {"researcher": w.researcher, "dispatcher": dispatcher,
+                                            "time": time, "credit_id": credit_id}, J)
+
+    # Separate transactions: the audit's two pushes of 10,000,000 us.
+    chain.push_many([newjob(10_000_000, task)])
+    chain.push_many([newjob(10_000_000, task)])
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 10_000_000
+    # One batch holding a repeat of an earlier credit, a new one twice, and a dispatcher credit
+    # twice: the batch goes through and each task counts once.
+    answer = chain.push_many([newjob(10_000_000, task), newjob(3_000, other),
+                              newjob(3_000, other), updatedptch(700, disp),
+                              updatedptch(700, disp)])
+    consoles = [t["console"] for t in answer["processed"]["action_traces"]]
+    assert consoles == ["duplicate credit ignored", "", "duplicate credit ignored", "",
+                        "duplicate credit ignored"]
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 10_003_000
+    assert chain.rows("jobs", dispatcher, "dispatcher")[0]["unpaid_time"] == 700
+    jobs = chain.rows("jobs", worker, "job")
+    # nodeos shows uint64 values above 2^32 as strings.
+    assert [(int(j["time"]), int(j["credit_id"])) for j in jobs] == [
+        (10_000_000, task), (3_000, other)]
+    seen = {i: _seen_at(chain, i) for i in (task, other, disp)}
+    head = devchain.rpc(chain.url, "/v1/chain/get_info")["head_block_time"]
+    head_us = int(datetime.fromisoformat(head + "+00:00").timestamp() * 1_000_000)
+    # seen_at is the time of the block that held the credit (the head's or one after it).
+    assert all(-1_000_000 <= head_us - seen[i] < 60_000_000 for i in (task, other, disp))
+    # No identity: credit_id 0 and the seed's form both count every time.
+    chain.push_many([newjob(5, 0), newjob(5, 0), newjob(5, None), newjob(5, None)])
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 10_003_020
+    assert _seen_at(chain, 0) is None
+
+
+def test_removejob_keeps_a_job_with_an_identity_for_the_credit_window(chain: Chain,
+                                                                        world: World) -> None:
+    """A job row with a credit_id is the trace of a credit a pusher may still resend: it cannot
+    be archived within the 24-hour window; one without an identity can."""
+    w = world
+    worker = w.workers[0]
+    J = {chain.jobs: "active"}
+    task = secrets.randbits(64) | 1
+    chain.push_many([
+        (chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": 4_321,
+                                "credit_id": task}, J),
+        (chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": 1_234}, J),
+    ])
+    assert chain.error(chain.jobs, "removejob", {"researcher": w.researcher, "worker": worker,
+                                                 "time": 4_321}, J) == assertion(
+        f"job 0 of 4321 us for researcher {w.researcher} on worker {worker} was credited less "
+        "than 24 hours ago (the credit window)")
+    chain.push(chain.jobs, "removejob", {"researcher": w.researcher, "worker": worker,
+                                         "time": 1_234}, J)
+    assert [j["id"] for j in chain.rows("jobs", worker, "job")] == [0]
+
+
+def test_identities_older_than_the_window_are_pruned(chain: Chain, tmp_path: Path) -> None:
+    """A copy of the jobs contract built with a 2-second window, on fresh accounts: each new
+    identity prunes the expired ones (RAM stays one window's worth), a job row with an
+    identity can be archived once its window has passed, and a credit resent after the window
+    counts again (the documented limit)."""
+    contract_build.build_one("jobs", "jobs", tmp_path, defines=("CJ_CREDIT_WINDOW_US=2000000",))
+    contract_build.build_one("registry", "registry", tmp_path)
+    target = contract_deploy.Deployment(chain.url, fresh_name("jobs"), fresh_name("regy"))
+    contract_deploy.deploy(target, build_dir=tmp_path)
+    jobs = target.jobs
+    researcher, worker = chain.account("res"), chain.account("wrk")
+    J = {jobs: "active"}
+    chain.push(jobs, "regworker", {"worker": worker, "researcher": researcher}, J)
+
+    def credit(time: int, credit_id: int) -> None:
+        chain.push(jobs, "newjob", {"researcher": researcher, "worker": worker, "time": time,
+                                    "credit_id": credit_id}, J)
+
+    def identities() -> set[int]:
+        return {int(r["id"]) for r in chain.rows(jobs, jobs, "credit")}
+
+    credit(100, 11)
+    credit(200, 12)
+    credit(100, 11)  # within the window: a no-op
+    assert identities() == {11, 12}
+    time.sleep(3)
+    credit(300, 13)  # prunes both expired identities
+    assert identities() == {13}
+    chain.push(jobs, "removejob", {"researcher": researcher, "worker": worker, "time": 100}, J)
+    credit(100, 11)  # after the window the identity is forgotten: it counts again
+    assert identities() == {11, 13}
+    assert chain.rows(jobs, worker, "worker")[0]["total_time"] == 700

@@ -43,8 +43,10 @@ def _reads(body: str) -> list[str]:
 
 def _abi_types(abi: dict, struct: str) -> list[str]:
     [found] = [s for s in abi["structs"] if s["name"] == struct]
-    # microseconds travels as its int64 count.
-    return [{"microseconds": "int64"}.get(f["type"], f["type"]) for f in found["fields"]]
+    # microseconds travels as its int64 count; a `$` suffix marks an optional trailing field
+    # (binary extension), read the same way when present.
+    return [{"microseconds": "int64"}.get(f["type"], f["type"]).removesuffix("$")
+            for f in found["fields"]]
 
 
 @pytest.mark.parametrize("contract", ["jobs", "registry"])
@@ -61,7 +63,7 @@ def test_action_arguments_are_read_in_the_abis_order(contract: str) -> None:
 
 @pytest.mark.parametrize("contract,tables", [
     ("jobs", {"worker": "contributor_row", "dispatcher": "contributor_row", "job": "job_row",
-              "reg": "reg_row"}),
+              "reg": "reg_row", "credit": "credit_row"}),
     ("registry", {"protocol": "protocol_row", "config": "config_row"}),
 ])
 def test_rows_are_read_in_the_abis_order(contract: str, tables: dict[str, str]) -> None:
@@ -129,3 +131,20 @@ def test_wasm_checks_refuse_what_nodeos_refuses() -> None:
     for info, words in bad:
         with pytest.raises(contract_build.ContractsError, match=words):
             contract_build.check_wasm("x", info)
+
+
+def test_credit_id_is_an_optional_trailing_argument() -> None:
+    """The seed's three-argument newjob/updatedptch still pack: credit_id is a binary
+    extension, and only a trailing field may be one."""
+    from pyeoskit import eosapi
+
+    eosapi.set_abi("jobs", (ROOT / "jobs" / "jobs.abi").read_text())
+    for action, contributor in (("newjob", "worker"), ("updatedptch", "dispatcher")):
+        fields = [f for s in _abi("jobs")["structs"] if s["name"] == action
+                  for f in s["fields"]]
+        assert [f["type"] for f in fields] == ["name", "name", "uint64", "uint64$"]
+        args = {"researcher": "alice", contributor: "bob", "time": 5}
+        seed = eosapi.pack_args("jobs", action, args)
+        assert len(seed) == 24
+        assert eosapi.pack_args("jobs", action, {**args, "credit_id": 2**64 - 1}) == (
+            seed + b"\xff" * 8)

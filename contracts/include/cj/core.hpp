@@ -264,6 +264,8 @@ struct reader {
     pos += len;
     return s;
   }
+  // True while bytes are left: an ABI binary extension (a `$` field) is present only then.
+  bool more() const { return pos != end; }
   void done() const { check(pos == end, "unexpected bytes after the serialized data"); }
 };
 

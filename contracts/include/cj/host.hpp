@@ -23,6 +23,8 @@ CJ_IMPORT(is_account) uint32_t is_account(uint64_t account);
 CJ_IMPORT(current_receiver) uint64_t current_receiver();
 // The account whose contract sent the running inline action; 0 for a transaction's own action.
 CJ_IMPORT(get_sender) uint64_t get_sender();
+// The pending block's time in microseconds since the Unix epoch.
+CJ_IMPORT(current_time) uint64_t current_time();
 CJ_IMPORT(send_inline) void send_inline(const char* packed_action, uint32_t len);
 
 // Memory: host memcpy traps on overlapping ranges, so the contracts only use memmove.
