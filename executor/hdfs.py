@@ -26,6 +26,8 @@ import hdfs
 import requests
 
 log = logging.getLogger("clusterjobs.hdfs")
+# The library logs every request at INFO; our own lines say what matters.
+logging.getLogger("hdfs.client").setLevel(logging.WARNING)
 
 CHUNK = 1 << 20  # 1 MiB
 #: Above this size a download reads ranges of this size on parallel connections.

@@ -27,6 +27,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                          "(default worker1..workerN)")
     up.add_argument("--timeout", type=_positive, default=180,
                     help="seconds each service may take to answer (default 180)")
+    up.add_argument("--no-sample", action="store_true",
+                    help="do not deploy the contracts and the sample protocol of alice")
     up.set_defaults(func=_up)
 
     status = verbs.add_parser("status", help="endpoints and health")
@@ -62,7 +64,8 @@ def _up(args: argparse.Namespace) -> int:
         raise SystemExit(f"clusterjobs: error: --agent-accounts names {len(accounts)} "
                          f"accounts for {args.agents} agents")
     options = StackOptions(masters=args.masters, agents=args.agents,
-                           agent_accounts=accounts, start_timeout=float(args.timeout))
+                           agent_accounts=accounts, start_timeout=float(args.timeout),
+                           sample=not args.no_sample)
     print(f"starting the stack in {args.workdir} ...", file=sys.stderr)
     state, started = orchestrator.up(args.workdir, options)
     if not started:

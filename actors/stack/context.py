@@ -24,6 +24,7 @@ class StackOptions:
     agents: int = 3
     agent_accounts: tuple[str, ...] = ()  # eos_account attribute per agent; default worker1..N
     start_timeout: float = 120.0
+    sample: bool = True  # set up the sample protocol (actors/stack/sample.py)
 
 
 @dataclass

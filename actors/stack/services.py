@@ -23,7 +23,7 @@ class Service:
 
 def all_services() -> list[Service]:
     """Every service, in a valid start order (imports are lazy so one broken edge is local)."""
-    from actors.stack import hdfs, mesos, nodeos, prometheus, zookeeper
+    from actors.stack import hdfs, mesos, nodeos, prometheus, sample, zookeeper
 
     return [
         Service("zookeeper", zookeeper.start),
@@ -31,4 +31,5 @@ def all_services() -> list[Service]:
         Service("nodeos", nodeos.start),
         Service("prometheus", prometheus.start),
         Service("mesos", mesos.start, after=("zookeeper",)),
+        Service("sample", sample.start, after=("nodeos", "hdfs", "mesos")),
     ]
