@@ -168,3 +168,12 @@ def test_malformed_constraint_lists():
 def test_empty_value_means_none_and_two_element_form():
     assert compile_constraint(("rack", "UNIQUE", "")).value is None
     assert compile_constraint(["rack", "CLUSTER"]).value is None
+
+
+def test_constraints_given_as_json_lists_work_like_tuples():
+    as_lists = [task(f"t{i}", at=i, constraints=[["rack", "UNIQUE", None]]) for i in range(3)]
+    as_lists = [t.__class__(t.task_id, t.job_id, t.researcher, t.priority, t.resources,
+                            [list(c) for c in t.constraints], t.submitted_at) for t in as_lists]
+    as_tuples = [task(f"t{i}", at=i, constraints=[("rack", "UNIQUE", None)]) for i in range(3)]
+    assert run(as_lists, _racks()) == run(as_tuples, _racks())
+    assert len(run(as_lists, _racks()).launches) == 3

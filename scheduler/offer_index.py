@@ -1,0 +1,278 @@
+"""The offers of one placement call, indexed to answer "best offer for this task" fast.
+
+Used only by :mod:`scheduler.placement` (one index per call, thrown away after it). Offers are
+numbered in offer-id order (so ties in fitness go to the smaller offer id) and kept as plain
+lists. The pieces:
+
+- fitness (best fit): :meth:`OfferIndex.score`, the free resources normalised by the cluster
+  total and summed, plus the executor's normalised size when the agent has no executor yet
+  (a new executor is a cost, not packing). Lower is better.
+- a group: the offers of a set of eligible accounts that pass a task's static constraints,
+  found once per (accounts, constraints), sorted by score (a sorted list is a valid heap);
+- a bucket: one group for one task shape, a lazy min-heap of ``(score, offer, version)``.
+  Entries go stale when their offer changes (``version`` moves on); every change is appended to
+  a log, and a bucket pushes fresh entries for the offers changed since it last answered before
+  it answers again. An offer popped because the shape no longer fits is dropped for good:
+  offers only shrink within a call.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+
+from scheduler.constraints import (
+    Constraint,
+    dynamic_match,
+    field_value,
+    static_match,
+)
+
+# Offers and tasks come from floats (Mesos keeps 3 decimals); sums of many small tasks must
+# still fit exactly-full offers.
+EPSILON = 1e-6
+RESOURCE_NAMES = ("cpus", "mem", "disk")
+Need = tuple[float, float, float]
+
+
+class Group:
+    """The offers a set of eligible accounts and static constraints allows."""
+
+    __slots__ = ("empty_reason", "entries", "log_position", "members")
+
+    def __init__(self, members: list[int], entries: list, log_position: int,
+                 empty_reason: str | None) -> None:
+        self.members = set(members)
+        self.entries = entries  # (score, offer, version), sorted
+        self.log_position = log_position  # changes after this point are not in ``entries``
+        self.empty_reason = empty_reason
+
+
+class Bucket:
+    """A group's offers for one task shape; ``dead`` once no offer has room for the shape."""
+
+    __slots__ = ("cursor", "dead", "group", "heap", "job_dead", "need", "room_new",
+                 "room_plain")
+
+    def __init__(self, group: Group, need: Need, executor: Need) -> None:
+        self.group = group
+        self.need = need
+        # What an offer must have free, with the float tolerance folded in: on an agent that
+        # runs the executor, and on one that would need it started.
+        self.room_plain = tuple(n - EPSILON for n in need)
+        self.room_new = tuple(n + x - EPSILON for n, x in zip(need, executor, strict=True))
+        self.heap = list(group.entries)
+        self.cursor = group.log_position
+        self.dead: str | None = group.empty_reason
+        self.job_dead: dict[str, str] = {}  # job -> why a dynamic constraint blocks it here
+
+
+class OfferIndex:
+    """Free resources, executor state and fitness of every offer, with groups and buckets."""
+
+    def __init__(self, offers: Sequence, executor: Need, total: Need) -> None:
+        ordered = sorted(offers, key=lambda o: o.offer_id)
+        ids = [o.offer_id for o in ordered]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate offer ids in offers")
+        self.offers = ordered
+        self.offer_ids = ids
+        self.agent_ids = [o.agent_id for o in ordered]
+        self.executor = executor
+        self.inv = tuple(1.0 / whole if whole > 0 else 0.0 for whole in total)
+        self.executor_cost = sum(x * i for x, i in zip(executor, self.inv, strict=True))
+        running = {o.agent_id for o in ordered if o.executor_running}
+        self.has_executor = [o.agent_id in running for o in ordered]  # per offer (its agent)
+        self.siblings: dict[str, list[int]] = {}  # agent -> its offers
+        self.by_account: dict[str, list[int]] = {}
+        self.agent_hostname: dict[str, str] = {}
+        for index, offer in enumerate(ordered):
+            self.siblings.setdefault(offer.agent_id, []).append(index)
+            self.agent_hostname.setdefault(offer.agent_id, offer.hostname)
+            account = offer.attributes.get("eos_account")
+            if account is not None:
+                self.by_account.setdefault(str(account), []).append(index)
+        self.free = [list(o.available.as_tuple()) for o in ordered]
+        self.version = [0] * len(ordered)
+        self.score = [self.fitness(i) for i in range(len(ordered))]
+        self.used = [False] * len(ordered)
+        self.log: list[int] = []  # offer numbers, appended whenever one changes
+        self.groups: dict[tuple, Group] = {}
+        self.buckets: dict[tuple, Bucket] = {}
+        self.values: dict[str, list[str | None]] = {}  # field -> its value on each offer
+
+    def fitness(self, i: int) -> float:
+        """Best-fit score of offer ``i`` now: lower is a better (fuller) fit."""
+        free, (ic, im, idisk) = self.free[i], self.inv
+        score = free[0] * ic + free[1] * im + free[2] * idisk
+        return score if self.has_executor[i] else score + self.executor_cost
+
+    def field_values(self, name: str) -> list[str | None]:
+        """The value of field ``name`` (attribute or hostname) on each offer."""
+        values = self.values.get(name)
+        if values is None:
+            values = self.values[name] = [field_value(name, o.hostname, o.attributes)
+                                          for o in self.offers]
+        return values
+
+    # -- groups and buckets ----------------------------------------------------------------------
+    def bucket(self, accounts: frozenset[str], researcher: str,
+               static: tuple[Constraint, ...], need: Need) -> Bucket:
+        """The bucket of offers for these accounts, static constraints and shape."""
+        key = (accounts, static, need)
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            bucket = self.buckets[key] = Bucket(self._group(accounts, researcher, static), need,
+                                                self.executor)
+        return bucket
+
+    def _group(self, accounts: frozenset[str], researcher: str,
+               static: tuple[Constraint, ...]) -> Group:
+        key = (accounts, static)
+        group = self.groups.get(key)
+        if group is not None:
+            return group
+        candidates = sorted(i for account in accounts for i in self.by_account.get(account, ()))
+        eligible_count = len(candidates)
+        reason = None
+        if not candidates:
+            reason = (f"no eligible agent: researcher {researcher} has no registered worker "
+                      f"among {len(self.offers)} offers")
+        for constraint in static:
+            if not candidates:
+                break
+            values = self.field_values(constraint.field)
+            candidates = [i for i in candidates if static_match(constraint, values[i])]
+            if not candidates:
+                reason = (f"constraint {constraint.describe()}: none of {eligible_count} "
+                          f"eligible offers matches")
+        entries = sorted((self.score[i], i, self.version[i]) for i in candidates)
+        group = self.groups[key] = Group(candidates, entries, len(self.log), reason)
+        return group
+
+    # -- queries ---------------------------------------------------------------------------------
+    def best(self, bucket: Bucket, dynamic: tuple[Constraint, ...] = (),
+             counts: dict[str, dict[str, int]] | None = None
+             ) -> tuple[int | None, Constraint | None]:
+        """The best-fitting offer of ``bucket`` that passes ``dynamic`` (given the job's
+        ``counts``); else ``(None, the constraint that blocked every offer with room)``, or
+        ``(None, None)`` when no offer has room for the shape."""
+        heap, version, free, has_executor = self.heap_state(bucket)
+        c, m, d = bucket.room_plain
+        cx, mx, dx = bucket.room_new
+        aside: list = []
+        blocked = None
+        found = None
+        while heap:
+            _, i, v = heap[0]
+            if v != version[i]:
+                heapq.heappop(heap)  # stale: its current entry was pushed when it changed
+                continue
+            room = free[i]
+            if not (c <= room[0] and m <= room[1] and d <= room[2]
+                    if has_executor[i] else cx <= room[0] and mx <= room[1] and dx <= room[2]):
+                heapq.heappop(heap)  # offers only shrink: never again for this shape
+                continue
+            if dynamic:
+                failed = self._dynamic_failure(i, dynamic, counts)
+                if failed is not None:
+                    blocked = blocked or failed
+                    aside.append(heapq.heappop(heap))
+                    continue
+            found = i
+            break
+        for entry in aside:
+            heapq.heappush(heap, entry)
+        return found, (None if found is not None else blocked)
+
+    def heap_state(self, bucket: Bucket) -> tuple[list, list[int], list[list[float]], list[bool]]:
+        """Bring ``bucket``'s heap up to date with the offers changed since it last answered."""
+        log, heap = self.log, bucket.heap
+        if bucket.cursor != len(log):
+            changed = bucket.group.members.intersection(log[bucket.cursor:])
+            bucket.cursor = len(log)
+            free, score, version, has_executor = (
+                self.free, self.score, self.version, self.has_executor)
+            c, m, d = bucket.room_plain
+            cx, mx, dx = bucket.room_new
+            for i in changed:
+                room = free[i]
+                if (c <= room[0] and m <= room[1] and d <= room[2] if has_executor[i]
+                        else cx <= room[0] and mx <= room[1] and dx <= room[2]):
+                    heapq.heappush(heap, (score[i], i, version[i]))
+        return heap, self.version, self.free, self.has_executor
+
+    def _dynamic_failure(self, i: int, dynamic: tuple[Constraint, ...],
+                         counts: dict[str, dict[str, int]] | None) -> Constraint | None:
+        for constraint in dynamic:
+            value = self.field_values(constraint.field)[i]
+            if value is None or not dynamic_match(
+                    constraint, value, counts.get(constraint.field, {})):  # type: ignore[union-attr]
+                return constraint
+        return None
+
+    # -- launching -------------------------------------------------------------------------------
+    def take(self, i: int, need: Need, bucket: Bucket) -> bool:
+        """Use ``need`` of offer ``i`` (found through ``bucket``); True when the task also
+        starts the executor on the agent (first task there)."""
+        room = self.free[i]
+        log = self.log
+        synced = bucket.cursor == len(log)
+        with_executor = not self.has_executor[i]
+        if with_executor:
+            executor = self.executor
+            room[0] -= executor[0]
+            room[1] -= executor[1]
+            room[2] -= executor[2]
+            for sibling in self.siblings[self.agent_ids[i]]:
+                self.has_executor[sibling] = True
+                if sibling != i:  # its executor cost is gone: a better score
+                    self.version[sibling] += 1
+                    self.score[sibling] = self.fitness(sibling)
+                    log.append(sibling)
+                    synced = False
+        room[0] -= need[0]
+        room[1] -= need[1]
+        room[2] -= need[2]
+        self.version[i] += 1
+        ic, im, idisk = self.inv
+        score = self.score[i] = room[0] * ic + room[1] * im + room[2] * idisk
+        log.append(i)
+        self.used[i] = True
+        heap = bucket.heap
+        if synced and heap and heap[0][1] == i:
+            # Only this launch changed anything since the bucket answered: fix its entry in
+            # place instead of pushing a new one at the next answer.
+            bucket.cursor = len(log)
+            c, m, d = bucket.room_plain
+            if c <= room[0] and m <= room[1] and d <= room[2]:
+                heapq.heapreplace(heap, (score, i, self.version[i]))
+            else:
+                heapq.heappop(heap)
+        return with_executor
+
+    # -- reasons ---------------------------------------------------------------------------------
+    def resource_reason(self, bucket: Bucket) -> str:
+        """Why no offer of the bucket's group has room for its shape (one line)."""
+        members = sorted(bucket.group.members)
+        best = [-math.inf] * 3
+        for i in members:
+            extra = (0.0, 0.0, 0.0) if self.has_executor[i] else self.executor
+            for k in range(3):
+                best[k] = max(best[k], self.free[i][k] - extra[k])
+        need = bucket.need
+        short = [k for k in range(3) if need[k] > best[k] + EPSILON]
+        executor_note = "" if all(self.has_executor[i] for i in members) else (
+            " (after the executor's own resources on agents without it)")
+        count = len(members)
+        if short:
+            names = ", ".join(RESOURCE_NAMES[k] for k in short)
+            needs = ", ".join(f"{need[k]:g}" for k in short)
+            frees = ", ".join(f"{max(best[k], 0.0):g}" for k in short)
+            return (f"insufficient {names}: needs {needs}, at most {frees} free on {count} "
+                    f"eligible offers{executor_note}")
+        needs = " ".join(f"{name} {value:g}" for name, value in zip(
+            RESOURCE_NAMES, need, strict=True))
+        return (f"insufficient resources: none of {count} eligible offers has {needs} free "
+                f"at once{executor_note}")
