@@ -334,6 +334,8 @@ class _Round:
             return None, None
         index = self.index
         accounts = self.eligible.get(cls.researcher, frozenset())
+        if not isinstance(accounts, frozenset):
+            accounts = frozenset(accounts)  # a set or list works too (the key must hash)
         job_counts = counts.get(task.job_id)
         bucket = cls.bucket
         if bucket is None and not cls.cluster_free:

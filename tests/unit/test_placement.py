@@ -30,6 +30,12 @@ def test_only_registered_workers_get_work():
     assert result.unused_offers == ("o1", "o3")
 
 
+def test_eligible_accounts_may_be_any_collection():
+    offers = [offer("o1", account="w1"), offer("o2", account="w2")]
+    for accounts in ({"w2"}, ["w2"], ("w2",)):
+        assert where(run([task("t")], offers, eligible={"alice": accounts})) == {"t": "o2"}
+
+
 def test_unregistered_researcher_gets_a_reason():
     offers = [offer("o1", account="w1"), offer("o2", account="w2"), offer("o3", account="w3")]
     result = run([task("t1", researcher="bob")], offers,
