@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from scheduler.constraints import (
     Constraint,
     dynamic_match,
+    dynamic_reason,
     field_value,
     static_match,
 )
@@ -50,9 +51,14 @@ class Group:
 
 
 class Bucket:
-    """A group's offers for one task shape; ``dead`` once no offer has room for the shape."""
+    """A group's offers for one task shape; ``dead`` once no offer has room for the shape.
 
-    __slots__ = ("cursor", "dead", "group", "heap", "job_dead", "need", "room_new",
+    A job with UNIQUE/MAX_PER constraints gets its own copy (``jobs``) from which offers those
+    constraints refuse are dropped for good (the job's counts only grow within a call), so a
+    spread-out job does not wade through its own full agents at every task.
+    """
+
+    __slots__ = ("cursor", "dead", "dropped", "group", "heap", "jobs", "need", "room_new",
                  "room_plain")
 
     def __init__(self, group: Group, need: Need, executor: Need) -> None:
@@ -65,7 +71,17 @@ class Bucket:
         self.heap = list(group.entries)
         self.cursor = group.log_position
         self.dead: str | None = group.empty_reason
-        self.job_dead: dict[str, str] = {}  # job -> why a dynamic constraint blocks it here
+        self.jobs: dict[str, Bucket] = {}  # job -> its copy (dynamic constraints)
+        self.dropped: list[int] = []  # in a job's copy: offers its constraints refused
+
+    def copy_for_job(self) -> Bucket:
+        """A copy whose heap a job with dynamic constraints may prune."""
+        copy = Bucket.__new__(Bucket)
+        copy.group, copy.need = self.group, self.need
+        copy.room_plain, copy.room_new = self.room_plain, self.room_new
+        copy.heap, copy.cursor, copy.dead = list(self.heap), self.cursor, None
+        copy.jobs, copy.dropped = {}, []
+        return copy
 
 
 class OfferIndex:
@@ -152,39 +168,71 @@ class OfferIndex:
         return group
 
     # -- queries ---------------------------------------------------------------------------------
-    def best(self, bucket: Bucket, dynamic: tuple[Constraint, ...] = (),
-             counts: dict[str, dict[str, int]] | None = None
-             ) -> tuple[int | None, Constraint | None]:
-        """The best-fitting offer of ``bucket`` that passes ``dynamic`` (given the job's
-        ``counts``); else ``(None, the constraint that blocked every offer with room)``, or
-        ``(None, None)`` when no offer has room for the shape."""
+    def best(self, bucket: Bucket) -> int | None:
+        """The best-fitting offer of ``bucket`` with room for its shape, or None."""
         heap, version, free, has_executor = self.heap_state(bucket)
         c, m, d = bucket.room_plain
         cx, mx, dx = bucket.room_new
-        aside: list = []
-        blocked = None
-        found = None
         while heap:
             _, i, v = heap[0]
             if v != version[i]:
                 heapq.heappop(heap)  # stale: its current entry was pushed when it changed
                 continue
             room = free[i]
-            if not (c <= room[0] and m <= room[1] and d <= room[2]
-                    if has_executor[i] else cx <= room[0] and mx <= room[1] and dx <= room[2]):
-                heapq.heappop(heap)  # offers only shrink: never again for this shape
+            if (c <= room[0] and m <= room[1] and d <= room[2] if has_executor[i]
+                    else cx <= room[0] and mx <= room[1] and dx <= room[2]):
+                return i
+            heapq.heappop(heap)  # offers only shrink: never again for this shape
+        return None
+
+    def best_for_job(self, bucket: Bucket, dynamic: tuple[Constraint, ...],
+                     counts: dict[str, dict[str, int]]) -> int | None:
+        """Like :meth:`best` on a job's copy, also passing the job's UNIQUE/MAX_PER
+        constraints given its ``counts`` (field -> value -> tasks of the job there); offers
+        they refuse leave the copy for good."""
+        heap, version, free, has_executor = self.heap_state(bucket)
+        c, m, d = bucket.room_plain
+        cx, mx, dx = bucket.room_new
+        # UNIQUE is MAX_PER 1; counts dicts are live, so launches show up at once.
+        checks = [(self.field_values(k.field), counts.setdefault(k.field, {}),
+                   1 if k.operator == "UNIQUE" else k.limit) for k in dynamic]
+        dropped = bucket.dropped
+        while heap:
+            _, i, v = heap[0]
+            if v != version[i]:
+                heapq.heappop(heap)
                 continue
-            if dynamic:
+            room = free[i]
+            if not (c <= room[0] and m <= room[1] and d <= room[2] if has_executor[i]
+                    else cx <= room[0] and mx <= room[1] and dx <= room[2]):
+                heapq.heappop(heap)
+                continue
+            for values, seen, limit in checks:
+                value = values[i]
+                if value is None or seen.get(value, 0) >= limit:
+                    heapq.heappop(heap)
+                    dropped.append(i)
+                    break
+            else:
+                return i
+        return None
+
+    def job_reason(self, bucket: Bucket, dynamic: tuple[Constraint, ...], job_id: str,
+                   counts: dict[str, dict[str, int]]) -> str:
+        """Why a job's copy has no offer left: a constraint refused every offer with room, or
+        no offer has room at all."""
+        for i in sorted(set(bucket.dropped)):
+            if self.has_room(i, bucket):
                 failed = self._dynamic_failure(i, dynamic, counts)
                 if failed is not None:
-                    blocked = blocked or failed
-                    aside.append(heapq.heappop(heap))
-                    continue
-            found = i
-            break
-        for entry in aside:
-            heapq.heappush(heap, entry)
-        return found, (None if found is not None else blocked)
+                    return dynamic_reason(failed, job_id, counts[failed.field])
+        return self.resource_reason(bucket)
+
+    def has_room(self, i: int, bucket: Bucket) -> bool:
+        """Whether offer ``i`` has room for the bucket's shape now."""
+        room = self.free[i]
+        c, m, d = bucket.room_plain if self.has_executor[i] else bucket.room_new
+        return c <= room[0] and m <= room[1] and d <= room[2]
 
     def heap_state(self, bucket: Bucket) -> tuple[list, list[int], list[list[float]], list[bool]]:
         """Bring ``bucket``'s heap up to date with the offers changed since it last answered."""
@@ -204,11 +252,11 @@ class OfferIndex:
         return heap, self.version, self.free, self.has_executor
 
     def _dynamic_failure(self, i: int, dynamic: tuple[Constraint, ...],
-                         counts: dict[str, dict[str, int]] | None) -> Constraint | None:
+                         counts: dict[str, dict[str, int]]) -> Constraint | None:
         for constraint in dynamic:
             value = self.field_values(constraint.field)[i]
-            if value is None or not dynamic_match(
-                    constraint, value, counts.get(constraint.field, {})):  # type: ignore[union-attr]
+            if value is None or not dynamic_match(constraint, value,
+                                                  counts.get(constraint.field, {})):
                 return constraint
         return None
 

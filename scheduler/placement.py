@@ -295,7 +295,7 @@ class _Round:
                 if bucket.dead is not None:
                     unplaced[task.task_id] = bucket.dead
                     continue
-                found = best(bucket)[0]
+                found = best(bucket)
                 if found is not None:
                     break
                 bucket.dead = index.resource_reason(bucket)
@@ -359,18 +359,21 @@ class _Round:
             self.unplaced[task.task_id] = bucket.dead
             return None, None
         if cls.dynamic:
-            reason = bucket.job_dead.get(task.job_id)
-            if reason is not None:
-                self.unplaced[task.task_id] = reason
-                return None, None
-        found, blocked = index.best(bucket, cls.dynamic, job_counts)
+            shared = bucket
+            bucket = shared.jobs.get(task.job_id)
+            if bucket is None:
+                bucket = shared.jobs[task.job_id] = shared.copy_for_job()
+            if bucket.dead is None:
+                found = index.best_for_job(bucket, cls.dynamic, job_counts)
+                if found is not None:
+                    return found, bucket
+                # The job's other tasks of this shape get the same answer.
+                bucket.dead = index.job_reason(bucket, cls.dynamic, task.job_id, job_counts)
+            self.unplaced[task.task_id] = bucket.dead
+            return None, None
+        found = index.best(bucket)
         if found is not None:
             return found, bucket
-        if blocked is None:
-            bucket.dead = index.resource_reason(bucket)
-            self.unplaced[task.task_id] = bucket.dead
-        else:
-            reason = dynamic_reason(blocked, task.job_id, job_counts[blocked.field])
-            bucket.job_dead[task.job_id] = reason  # the job's other tasks: the same answer
-            self.unplaced[task.task_id] = reason
+        bucket.dead = index.resource_reason(bucket)
+        self.unplaced[task.task_id] = bucket.dead
         return None, None
