@@ -177,3 +177,22 @@ def test_constraints_given_as_json_lists_work_like_tuples():
     as_tuples = [task(f"t{i}", at=i, constraints=[("rack", "UNIQUE", None)]) for i in range(3)]
     assert run(as_lists, _racks()) == run(as_tuples, _racks())
     assert len(run(as_lists, _racks()).launches) == 3
+
+
+def test_reason_is_resources_when_offers_refused_by_unique_have_since_filled_up():
+    # o-b is refused for job j (host h1 taken by j0), then job k fills o-c and o-b: j2 waits
+    # for room, not for the constraint.
+    offers = [offer("o-a", cpus=1, host="h1"), offer("o-b", cpus=2, host="h1"),
+              offer("o-c", cpus=3, host="h2")]
+    unique = [("hostname", "UNIQUE", None)]
+    pending = [task("j0", at=0, job="j", constraints=unique),
+               task("j1", at=1, job="j", constraints=unique),
+               task("k0", at=2, job="k", cpus=2), task("k1", at=3, job="k", cpus=2),
+               task("j2", at=4, job="j", constraints=unique)]
+    result = run(pending, offers)
+    assert where(result) == {"j0": "o-a", "j1": "o-c", "k0": "o-c", "k1": "o-b"}
+    assert result.unplaced == {
+        "j2": "insufficient cpus: needs 1, at most 0 free on 3 eligible offers"}
+    # Without k1, o-b keeps room but its host is taken: the constraint is the reason.
+    result = run([t for t in pending if t.task_id != "k1"], offers)
+    assert result.unplaced["j2"].startswith("constraint UNIQUE hostname")
