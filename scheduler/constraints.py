@@ -32,7 +32,8 @@ class ConstraintError(ValueError):
 
 @dataclass(frozen=True)
 class Constraint:
-    """One checked constraint. ``limit`` is set for MAX_PER, ``pattern`` for LIKE/UNLIKE."""
+    """One checked constraint. ``pattern`` is set for LIKE/UNLIKE; ``limit`` for UNIQUE (1)
+    and MAX_PER (n): at most that many of the job's tasks per value of the field."""
 
     field: str
     operator: str
@@ -42,10 +43,9 @@ class Constraint:
     pinned: bool = False  # a CLUSTER whose value the job's placed tasks decided
 
     @property
-    def dynamic(self) -> bool:
-        """True when the answer depends on where the job's other tasks are."""
-        return self.operator in ("UNIQUE", "MAX_PER") or (
-            self.operator == "CLUSTER" and self.value is None)
+    def counted(self) -> bool:
+        """UNIQUE or MAX_PER: the answer depends on how many of the job's tasks are where."""
+        return self.limit is not None
 
     def describe(self) -> str:
         """``OPERATOR field [value]`` for reasons."""
@@ -87,7 +87,7 @@ def compile_constraint(raw: object) -> Constraint:
     if operator == "UNIQUE":
         if value is not None:
             raise ConstraintError(f"{where}: UNIQUE takes no value")
-        return Constraint(field, operator, None)
+        return Constraint(field, operator, None, limit=1)
     if operator == "MAX_PER":
         if value is None or not value.isdigit() or int(value) < 1:
             raise ConstraintError(f"{where}: MAX_PER needs a whole number >= 1 as value")
@@ -113,8 +113,9 @@ def field_value(field: str, hostname: str, attributes: object) -> str | None:
 def static_match(constraint: Constraint, value: str | None) -> bool:
     """Whether an agent whose field has ``value`` can take the task, ignoring other tasks.
 
-    Dynamic operators only require the field to be present here; the rest of their check
-    (other tasks of the job) is :func:`dynamic_match`.
+    UNIQUE, MAX_PER and CLUSTER without value only require the field to be present here; the
+    rest (the job's other tasks) is :func:`dynamic_match` and, for CLUSTER, placement pinning
+    the job to the value of its first task.
     """
     op = constraint.operator
     if value is None:
@@ -129,19 +130,15 @@ def static_match(constraint: Constraint, value: str | None) -> bool:
 
 
 def dynamic_match(constraint: Constraint, value: str, counts: dict[str, int]) -> bool:
-    """UNIQUE / MAX_PER / pinned CLUSTER: ``counts`` maps each value of the field to the
-    number of the job's tasks (running or placed in this call) on it."""
-    op = constraint.operator
-    if op == "UNIQUE":
-        return counts.get(value, 0) == 0
-    if op == "MAX_PER":
-        return counts.get(value, 0) < constraint.limit  # type: ignore[operator]
-    # CLUSTER without value: the job's tasks so far decide the value.
-    return not counts or (len(counts) == 1 and value in counts)
+    """UNIQUE / MAX_PER on an agent whose field has ``value``; ``counts`` maps each value of
+    the field to the number of the job's tasks (running or placed in this call) on it."""
+    return counts.get(value, 0) < constraint.limit  # type: ignore[operator]
 
 
 def dynamic_reason(constraint: Constraint, job_id: str, counts: dict[str, int]) -> str:
-    """Why every offer with room failed ``constraint`` for the job (one line)."""
+    """Why ``constraint`` leaves the job no offer (one line): UNIQUE or MAX_PER refused
+    every offer with room, or the job's tasks already sit on several values of a CLUSTER
+    field."""
     op, field = constraint.operator, constraint.field
     if op == "UNIQUE":
         return (f"constraint UNIQUE {field}: every eligible offer with room is on a {field} "
@@ -149,9 +146,5 @@ def dynamic_reason(constraint: Constraint, job_id: str, counts: dict[str, int]) 
     if op == "MAX_PER":
         return (f"constraint MAX_PER {field} {constraint.limit}: every eligible offer with room "
                 f"is on a {field} that already has {constraint.limit} tasks of job {job_id}")
-    values = ", ".join(sorted(counts))
-    if len(counts) > 1:
-        return (f"constraint CLUSTER {field}: tasks of job {job_id} already run on several "
-                f"values ({values})")
-    return (f"constraint CLUSTER {field}: job {job_id} runs on {field} {values}; "
-            f"no eligible offer there has room")
+    return (f"constraint CLUSTER {field}: tasks of job {job_id} already run on several "
+            f"values ({', '.join(sorted(counts))})")

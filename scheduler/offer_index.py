@@ -7,8 +7,9 @@ lists. The pieces:
 - fitness (best fit): :meth:`OfferIndex.score`, the free resources normalised by the cluster
   total and summed, plus the executor's normalised size when the agent has no executor yet
   (a new executor is a cost, not packing). Lower is better.
-- a group: the offers of a set of eligible accounts that pass a task's static constraints,
-  found once per (accounts, constraints), sorted by score (a sorted list is a valid heap);
+- a group: the offers of a researcher's eligible accounts that pass a task's static
+  constraints, found once per (researcher, accounts, constraints), sorted by score (a sorted
+  list is a valid heap);
 - a bucket: one group for one task shape, a lazy min-heap of ``(score, offer, version)``.
   Entries go stale when their offer changes (``version`` moves on); every change is appended to
   a log, and a bucket pushes fresh entries for the offers changed since it last answered before
@@ -136,7 +137,7 @@ class OfferIndex:
     def bucket(self, accounts: frozenset[str], researcher: str,
                static: tuple[Constraint, ...], need: Need) -> Bucket:
         """The bucket of offers for these accounts, static constraints and shape."""
-        key = (accounts, static, need)
+        key = (researcher, accounts, static, need)
         bucket = self.buckets.get(key)
         if bucket is None:
             bucket = self.buckets[key] = Bucket(self._group(accounts, researcher, static), need,
@@ -145,7 +146,7 @@ class OfferIndex:
 
     def _group(self, accounts: frozenset[str], researcher: str,
                static: tuple[Constraint, ...]) -> Group:
-        key = (accounts, static)
+        key = (researcher, accounts, static)  # researcher: reasons name them
         group = self.groups.get(key)
         if group is not None:
             return group
@@ -193,9 +194,9 @@ class OfferIndex:
         heap, version, free, has_executor = self.heap_state(bucket)
         c, m, d = bucket.room_plain
         cx, mx, dx = bucket.room_new
-        # UNIQUE is MAX_PER 1; counts dicts are live, so launches show up at once.
-        checks = [(self.field_values(k.field), counts.setdefault(k.field, {}),
-                   1 if k.operator == "UNIQUE" else k.limit) for k in dynamic]
+        # The counts dicts are live: the job's launches show up in them at once.
+        checks = [(self.field_values(k.field), counts.setdefault(k.field, {}), k.limit)
+                  for k in dynamic]
         dropped = bucket.dropped
         while heap:
             _, i, v = heap[0]

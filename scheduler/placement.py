@@ -27,8 +27,8 @@ tighten as the call goes on, so retrying it later in the same call could not suc
 exception is an agent with several offers, where an executor launched through one offer lowers
 the cost of its siblings; a task missed because of that is placed at the next call.
 
-Speed (:mod:`scheduler.offer_index`): offers are indexed by account; per (eligible accounts,
-static constraints) the candidate offers are found once; per task shape a heap ordered by
+Speed (:mod:`scheduler.offer_index`): offers are indexed by account; per (researcher, static
+constraints) the candidate offers are found once; per task shape a heap ordered by
 fitness answers "best offer" in O(log n), refreshed lazily from a log of the offers changed since
 it last answered. Tasks with the same researcher, resources and constraints share one
 classification, and once a shape has no offer left its remaining tasks are refused at once.
@@ -200,7 +200,7 @@ def _classify(task: PendingTask) -> _TaskClass:
         cls.error = str(err)
         return cls
     cls.static = constraints
-    cls.dynamic = tuple(c for c in constraints if c.operator in ("UNIQUE", "MAX_PER"))
+    cls.dynamic = tuple(c for c in constraints if c.counted)
     cls.cluster_free = tuple(c for c in constraints if c.operator == "CLUSTER" and c.value is None)
     cls.fields = tuple(sorted({c.field for c in cls.dynamic + cls.cluster_free}))
     return cls

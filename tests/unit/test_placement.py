@@ -43,8 +43,10 @@ def test_unregistered_researcher_gets_a_reason():
     assert result.launches == ()
     assert result.unplaced == {
         "t1": "no eligible agent: researcher bob has no registered worker among 3 offers"}
-    result = run([task("t1", researcher="dave")], offers, eligible={})
-    assert result.unplaced["t1"].startswith("no eligible agent: researcher dave")
+    result = run([task("t1", researcher="dave"), task("t2", researcher="erin")], offers,
+                 eligible={"erin": frozenset()})
+    assert result.unplaced["t1"].startswith("no eligible agent: researcher dave ")
+    assert result.unplaced["t2"].startswith("no eligible agent: researcher erin ")
 
 
 # -- resources and the executor ------------------------------------------------------------------
