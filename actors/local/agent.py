@@ -33,9 +33,11 @@ from typing import TYPE_CHECKING
 from actors.local import recordio
 from actors.local.agent_core import (
     command_argv,
+    default_executor_argv,
     executor_env,
     exit_state,
     has_capability,
+    mesos_duration,
     sandbox_dir,
     shutdown_grace_seconds,
 )
@@ -123,7 +125,8 @@ class Agent:
             exe = self.executors.get((fw_id, exec_id))
             if exe is None or exe.shutting_down:
                 exe = self._start_executor(fw_id, executor_info)
-                if exe is None:
+                if isinstance(exe, str):  # issue 12: a launch failure fails its tasks
+                    self._launch_failed(fw_id, exec_id, msg["tasks"], exe)
                     return
             for task in msg["tasks"]:
                 tid = task["task_id"]["value"]
@@ -135,6 +138,19 @@ class Agent:
             else:
                 for task in msg["tasks"]:
                     self._to_executor(exe, {"type": "LAUNCH", "launch": {"task": task}})
+
+    def _launch_failed(self, fw_id: str, exec_id: str, tasks: list[dict], error: str) -> None:
+        """Slave::executorLaunched() on failure: each task TASK_FAILED with
+        REASON_CONTAINER_LAUNCH_FAILED, and the master hears the executor ended."""
+        for task in tasks:
+            tid = task["task_id"]["value"]
+            self.tasks[(fw_id, tid)] = TaskRecord(fw_id, task, exec_id)
+            self._status(fw_id, tid, "TASK_FAILED", exec_id, source="SOURCE_AGENT",
+                         reason="REASON_CONTAINER_LAUNCH_FAILED",
+                         message=f"Failed to launch container: {error}")
+        self.host.send(self, "/internal/agent/executor_exited", {
+            "agent_id": self.agent_id, "framework_id": fw_id, "executor_id": exec_id,
+            "status": None})
 
     def _new_sandbox(self, fw_id: str, exec_id: str) -> tuple[str, Path]:
         container_id = str(uuid.uuid4())
@@ -195,13 +211,17 @@ class Agent:
             # The Mesos command executor sets no reason on the terminal update.
             self._status(exe.framework_id, tid, state, tid, message=message)
 
-    def _start_executor(self, fw_id: str, info: dict) -> Executor | None:
+    def _start_executor(self, fw_id: str, info: dict) -> Executor | str:
+        """The started executor, or why it could not start."""
         exec_id = info["executor_id"]["value"]
         container_id, sandbox = self._new_sandbox(fw_id, exec_id)
         info = {**info, "framework_id": {"value": fw_id}}
         exe = Executor(fw_id, exec_id, info, container_id, sandbox)
         command = info.get("command") or {}
-        argv, error = command_argv(command)
+        if info.get("type") == "DEFAULT":  # issue 12: Mesos's default executor
+            argv, error = default_executor_argv(), None
+        else:
+            argv, error = command_argv(command)
         if error is None:
             try:
                 exe.proc = self._spawn(argv, sandbox, self._env(fw_id, exec_id, sandbox,
@@ -211,7 +231,7 @@ class Agent:
         if error is not None:
             log.warning("executor failed to start", extra={"executor": exec_id,
                                                             "error": error})
-            return None
+            return error
         self.executors[(fw_id, exec_id)] = exe
         threading.Thread(target=self._wait_executor, args=(exe,), daemon=True,
                          name=f"executor-{exec_id}").start()
@@ -230,6 +250,8 @@ class Agent:
                 return
         log.warning("executor did not subscribe in time; killing it",
                     extra={"executor": exe.executor_id})
+        exe.termination = ("REASON_EXECUTOR_REGISTRATION_TIMEOUT", "Executor did not register "
+                           f"within {mesos_duration(self.host.args.executor_registration_timeout)}")
         _kill_group(exe.proc, signal.SIGKILL)
 
     def _wait_executor(self, exe: Executor) -> None:
@@ -240,14 +262,13 @@ class Agent:
                 del self.executors[(exe.framework_id, exe.executor_id)]
             if exe.stream is not None:
                 exe.stream.put(None)
+            # Slave::sendExecutorTerminatedStatusUpdate(): tasks without a terminal update of
+            # their own fail, killed or not (issue 12).
+            reason, message = exe.termination or ("REASON_EXECUTOR_TERMINATED",
+                                                  "Executor terminated")
             for tid in sorted(exe.tasks):
-                if tid in exe.killed:
-                    self._status(exe.framework_id, tid, "TASK_KILLED", exe.executor_id,
-                                 source="SOURCE_AGENT", reason="REASON_EXECUTOR_TERMINATED")
-                else:
-                    self._status(exe.framework_id, tid, "TASK_FAILED", exe.executor_id,
-                                 source="SOURCE_AGENT", reason="REASON_EXECUTOR_TERMINATED",
-                                 message=f"Executor exited with code {code}")
+                self._status(exe.framework_id, tid, "TASK_FAILED", exe.executor_id,
+                             source="SOURCE_AGENT", reason=reason, message=message)
             exe.tasks.clear()
         log.info("executor exited", extra={"executor": exe.executor_id, "code": code})
         self.host.send(self, "/internal/agent/executor_exited", {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 
 DEFAULT_RESOURCES = "cpus:4;mem:4096;disk:10240;ports:[31000-32000]"
@@ -110,3 +111,19 @@ def exit_state(returncode: int, killed: bool) -> tuple[str, str]:
     if returncode == 0:
         return "TASK_FINISHED", message
     return ("TASK_KILLED" if killed else "TASK_FAILED"), message
+
+
+def default_executor_argv() -> list[str]:
+    """How an agent starts Mesos's DEFAULT executor (mesos-default-executor's stand-in)."""
+    return [sys.executable, "-m", "actors.local.default_executor"]
+
+
+def mesos_duration(seconds: float) -> str:
+    """A duration as Mesos's stringify(Duration) writes it: the largest unit the value
+    reaches, e.g. 60 -> "1mins", 2 -> "2secs", 0.5 -> "500ms"."""
+    units = (("weeks", 604800.0), ("days", 86400.0), ("hrs", 3600.0), ("mins", 60.0),
+             ("secs", 1.0), ("ms", 1e-3), ("us", 1e-6))
+    for name, size in units:
+        if seconds >= size:
+            return f"{seconds / size:g}{name}"
+    return f"{seconds * 1e9:g}ns"

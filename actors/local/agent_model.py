@@ -22,6 +22,9 @@ class Executor:
     killed: set[str] = field(default_factory=set)
     shutting_down: bool = False
     subscribed: bool = False  # it subscribed at least once
+    # (reason, message) for the tasks it leaves behind when the agent ended it for a cause
+    # (Mesos's Executor::pendingTermination); None: "Executor terminated".
+    termination: tuple[str, str] | None = None
 
 
 @dataclass

@@ -21,7 +21,7 @@ def registration(agent: Agent) -> dict:
             tasks.append({"framework_id": fw_id, "info": record.info, "state": state,
                           "executor_id": exec_id})
         executors = [{"framework_id": e.framework_id, "executor_id": e.executor_id,
-                      "resources": (e.info or {}).get("resources", [])}
+                      "resources": (e.info or {}).get("resources", []), "info": e.info}
                      for e in agent.executors.values() if e.info is not None]
         frameworks = [agent.frameworks[f] for f in
                       {t["framework_id"] for t in tasks}

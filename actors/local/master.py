@@ -42,7 +42,7 @@ class Master:
         self.core = MasterCore(self.master_id, self.info,
                                heartbeat_seconds=args.heartbeat_seconds,
                                agent_timeout=args.agent_timeout,
-                               reregister_window=args.reregister_window,
+                               agent_reregister_timeout=args.agent_reregister_timeout,
                                allocation_interval=args.allocation_interval,
                                now=time.monotonic())
         self.lock = threading.RLock()
@@ -62,7 +62,8 @@ class Master:
             was = self.core.is_elected()
             self.leader = info
             if me and not was:
-                self.core.elect(time.monotonic())
+                # Recover the registry before acting as leader, as Master::_recover() does.
+                self.core.elect(time.monotonic(), self.candidate.read_registry())
                 log.info("elected leader", extra={"master_id": self.master_id})
             elif was and not me:
                 log.error("lost leadership; exiting as a Mesos master does")
@@ -87,7 +88,16 @@ class Master:
         """Carry out what the core asked for: only queue puts, so it runs under the lock,
         which keeps events in the order the core made them (SUBSCRIBED before OFFERS)."""
         for effect in effects:
-            if effect.kind == "event":
+            if effect.kind == "registry":
+                # Stored synchronously, under the lock, so the registry never lags behind
+                # what agents and frameworks were told (Mesos's registrar).
+                try:
+                    self.candidate.write_registry(effect.payload)
+                except Exception as exc:  # kazoo errors: the registry cannot be kept
+                    log.error("registry write failed; exiting as a Mesos master's "
+                              "registrar aborts", extra={"error": repr(exc)})
+                    os._exit(1)
+            elif effect.kind == "event":
                 stream = self.streams.get(effect.stream)
                 if stream is not None:
                     stream.put(recordio.encode_json(effect.payload))
@@ -344,9 +354,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agent-timeout", type=float, default=75.0,
                         help="seconds without an agent ping before it is removed "
                              "(Mesos: agent_ping_timeout x max_agent_ping_timeouts = 75 s)")
-    parser.add_argument("--reregister-window", type=float, default=10.0,
-                        help="seconds after election during which unknown tasks are not "
-                             "reported lost (agents may still re-register)")
+    parser.add_argument("--agent-reregister-timeout", "--reregister-window", type=float,
+                        default=600.0,
+                        help="seconds agents recovered from the registry have to re-register "
+                             "after an election before they are marked unreachable (Mesos "
+                             "--agent_reregister_timeout: 10 mins, also its minimum); "
+                             "--reregister-window is the old name")
     parser.add_argument("--allocation-interval", type=float, default=1.0)
     parser.add_argument("--zk-session-timeout", type=float, default=10.0,
                         help="ZooKeeper session timeout in seconds (Mesos: 10 s)")

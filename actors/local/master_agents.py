@@ -6,6 +6,8 @@ executor messages, and the removal of an agent that stopped answering.
 
 from __future__ import annotations
 
+import time
+
 from actors.local.master_model import Agent, CallError, Framework, Task
 from actors.local.master_state import MasterState
 from actors.local.resources import ResourceError, Resources
@@ -27,9 +29,11 @@ class AgentMessages(MasterState):
             total = Resources.from_json(info.get("resources", []))
         except ResourceError as exc:
             raise CallError(400, f"agent resources: {exc}") from None
-        if agent_id in self.agents:
+        known = agent_id in self.agents
+        recovered = self.recovered.pop(agent_id, None) is not None
+        was_unreachable = self.unreachable_agents.pop(agent_id, None) is not None
+        if known:
             self._remove_agent_records(agent_id)
-        self.removed_agents.pop(agent_id, None)
         agent = Agent(agent_id, info, msg["url"], total, last_seen=now, registered_at=now)
         self.agents[agent_id] = agent
         reregistering = bool(msg.get("tasks") or msg.get("executors"))
@@ -38,33 +42,34 @@ class AgentMessages(MasterState):
         self.counters["master/slave_reregistrations" if reregistering
                       else "master/slave_registrations"] += 1
         kill_frameworks: set[str] = set()
-        kill_tasks: list[dict] = []
         fw_infos = {id_value(f.get("id")): f for f in msg.get("frameworks", [])
                     if isinstance(f, dict)}
         for fw_id, fw_info in fw_infos.items():
             if fw_id in self.removed_framework_ids:
                 kill_frameworks.add(fw_id)
             elif fw_id and fw_id not in self.frameworks:
-                # Learnt from the agent after a master failover: it has failover_timeout
-                # seconds to re-subscribe before its tasks are killed.
-                self.frameworks[fw_id] = Framework(fw_id, fw_info, disconnected_at=now,
-                                                   registered_at=now)
+                # Learnt from the agent after a master failover (Master::recoverFramework):
+                # no failover timer runs until it subscribes and then disconnects.
+                self.frameworks[fw_id] = Framework(fw_id, fw_info, registered_at=now)
         for exe in msg.get("executors", []):
             key = (agent_id, exe["framework_id"], exe["executor_id"])
             if exe["framework_id"] not in kill_frameworks:
                 res = Resources.from_json(exe.get("resources", []))
                 self.executors[key] = res
+                if isinstance(exe.get("info"), dict):
+                    self.executor_infos[key] = exe["info"]
                 agent.used = agent.used + res
+        # An agent that was neither registered nor recovered from the registry (unreachable,
+        # or unknown) gets all its tasks back, each announced to its framework with its
+        # latest state (Master::__reregisterSlave, MESOS-6406/7215/8337); nothing is killed.
+        announce = not known and not recovered
+        message = ("Unreachable agent re-reregistered" if was_unreachable
+                   else "Unknown agent reregistered")
         for item in msg.get("tasks", []):
             fw_id = item["framework_id"]
             key = (fw_id, item["info"]["task_id"]["value"])
             if fw_id in kill_frameworks:
                 continue
-            if key in self.lost_tasks and fw_id in self.frameworks \
-                    and not self.frameworks[fw_id].partition_aware:
-                kill_tasks.append({"framework_id": fw_id, "task_id": key[1]})
-                continue
-            self.lost_tasks.discard(key)
             self.unreachable_tasks.pop(key, None)
             task = Task(fw_id, agent_id, item["info"], Resources.from_json(
                 item["info"].get("resources", [])), item.get("executor_id"),
@@ -74,9 +79,25 @@ class AgentMessages(MasterState):
                 task.released = True
             else:
                 agent.used = agent.used + task.resources
+            if announce:
+                self._forget_completed(key)
+                self._update_event(fw_id, make_status(
+                    key[1], task.state, agent_id=agent_id, executor_id=task.executor_id,
+                    source="SOURCE_MASTER", reason="REASON_AGENT_REREGISTERED",
+                    message=message, with_uuid=False))
+        if not known:
+            self._store_registry()
         self.wants_allocation = True
         return {"master_id": self.master_id, "ping_seconds": max(0.2, self.agent_timeout / 4),
-                "kill_frameworks": sorted(kill_frameworks), "kill_tasks": kill_tasks}
+                "kill_frameworks": sorted(kill_frameworks)}
+
+    def _forget_completed(self, key: tuple[str, str]) -> None:
+        """A task reported lost came back: it is no longer a completed one (MESOS-9940)."""
+        kept = [t for t in self.completed_tasks
+                if (t.get("framework_id"), t.get("id")) != key]
+        if len(kept) != len(self.completed_tasks):
+            self.completed_tasks.clear()
+            self.completed_tasks.extend(kept)
 
     def _remove_agent_records(self, agent_id: str) -> None:
         for offer in [o for o in self.offers.values() if o.agent_id == agent_id]:
@@ -85,6 +106,7 @@ class AgentMessages(MasterState):
             del self.tasks[key]
         for key in [k for k in self.executors if k[0] == agent_id]:
             del self.executors[key]
+            self.executor_infos.pop(key, None)
         self.agents.pop(agent_id, None)
 
     def agent_ping(self, agent_id: str, now: float) -> bool:
@@ -100,6 +122,7 @@ class AgentMessages(MasterState):
         agent = self.agents.get(agent_id)
         if agent is None:
             return
+        unreachable_ns = time.time_ns()
         for offer in [o for o in self.offers.values() if o.agent_id == agent_id]:
             self._rescind(offer)
         for key, task in [(k, t) for k, t in self.tasks.items() if t.agent_id == agent_id]:
@@ -109,7 +132,6 @@ class AgentMessages(MasterState):
             fw = self.frameworks.get(task.framework_id)
             aware = fw is not None and fw.partition_aware
             state = "TASK_UNREACHABLE" if aware else "TASK_LOST"
-            self.lost_tasks.add(key)
             task.state = state
             if aware:
                 self.unreachable_tasks[key] = task  # may come back if the agent does
@@ -123,12 +145,14 @@ class AgentMessages(MasterState):
                     task.id, state, agent_id=agent_id, executor_id=task.executor_id,
                     source="SOURCE_MASTER", reason="REASON_AGENT_REMOVED",
                     message="Agent stopped answering", with_uuid=False)
-                status["unreachable_time"] = {"nanoseconds": int(status["timestamp"] * 1e9)}
+                status["unreachable_time"] = {"nanoseconds": unreachable_ns}
                 self._update_event(fw.id, status)
         for key in [k for k in self.executors if k[0] == agent_id]:
             del self.executors[key]
+            self.executor_infos.pop(key, None)
         del self.agents[agent_id]
-        self.removed_agents[agent_id] = "unreachable"
+        self.unreachable_agents[agent_id] = unreachable_ns
+        self._store_registry()
         self.counters["master/slave_removals"] += 1
         self.counters["master/slave_removals/reason_unhealthy"] += 1
         for fw in self.frameworks.values():
@@ -150,6 +174,7 @@ class AgentMessages(MasterState):
             if not task.statuses or task.statuses[-1].get("uuid") != status.get("uuid"):
                 task.statuses.append(status)
                 del task.statuses[:-8]  # keep the recent history only
+            task.status_update_state = status.get("state")
             if isinstance(status.get("uuid"), str):
                 task.uuid_states[status["uuid"]] = status["state"]
             if is_terminal(latest_state) and not was_terminal:

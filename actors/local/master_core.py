@@ -86,7 +86,8 @@ class MasterCore(SchedulerCalls, AgentMessages):
 
     # -- time ----------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
-        """Expire agents and disconnected frameworks, then make offers."""
+        """Expire agents, recovered agents and disconnected frameworks, then make offers."""
+        self._expire_recovered(now)
         for agent in list(self.agents.values()):
             if now - agent.last_seen > self.agent_timeout:
                 self.agent_lost(agent.id, now)

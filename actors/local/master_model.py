@@ -56,10 +56,11 @@ class SubscribeRefused(CallError):
 
 @dataclass(frozen=True)
 class Effect:
-    """Something the edge must do: kind is "event", "agent" or "close"."""
+    """Something the edge must do: kind is "event", "agent", "close" or "registry" (store the
+    payload as the registry that a newly elected master recovers)."""
 
     kind: str
-    target: str  # framework id ("event", "close") or agent id ("agent")
+    target: str  # framework id ("event", "close"), agent id ("agent"), "" ("registry")
     payload: dict = field(default_factory=dict)
     path: str = ""  # for "agent": the internal endpoint on the agent
     stream: str = ""  # for "event" and "close": the stream it belongs to
@@ -124,6 +125,9 @@ class Task:
     state: str = "TASK_STAGING"
     statuses: list[dict] = field(default_factory=list)
     uuid_states: dict[str, str] = field(default_factory=dict)  # status uuid -> its state
+    # The state of the update the agent is forwarding (oldest unacknowledged), which is
+    # what Mesos reconciles with (Task.status_update_state); None before any update.
+    status_update_state: str | None = None
     released: bool = False  # its resources went back to the agent
 
     @property

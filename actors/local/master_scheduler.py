@@ -20,7 +20,14 @@ from actors.local.master_model import (
 from actors.local.master_state import MasterState
 from actors.local.resources import ResourceError, Resources
 from actors.local.tasks import is_terminal, is_uuid_bytes, make_status
-from actors.local.validation import checked_launches, id_value
+from actors.local.validation import (
+    checked_launches,
+    executor_error,
+    group_executor_error,
+    id_error,
+    id_value,
+    launch_executor_error,
+)
 
 
 class SchedulerCalls(MasterState):
@@ -121,13 +128,16 @@ class SchedulerCalls(MasterState):
         invalid = ""
         ids = [id_value(raw) for raw in section["offer_ids"]]
         if not ids:
-            invalid = "No offers given"
+            invalid = "No offers specified"
+        duplicate = next((i for n, i in enumerate(ids) if i in ids[:n]), None)
+        if duplicate is not None:  # offer::validateUniqueOfferID(), checked first
+            invalid = f"Duplicate offer {duplicate} in offer list"
         for offer_id in ids:
             offer = self.offers.get(offer_id or "")
             if offer is None or offer.framework_id != fw.id:
-                invalid = f"Offer {offer_id} is no longer valid"
+                invalid = invalid or f"Offer {offer_id} is no longer valid"
             elif offers and offer.agent_id != offers[0].agent_id:
-                invalid = "Offers of different agents cannot be accepted together"
+                invalid = invalid or "Offers of different agents cannot be accepted together"
             elif offer not in offers:
                 offers.append(offer)
         for offer in offers:
@@ -136,8 +146,8 @@ class SchedulerCalls(MasterState):
             state = "TASK_DROPPED" if fw.partition_aware else "TASK_LOST"
             for _executor, tasks in launches:
                 for task in tasks:
-                    tid = id_value(task.get("task_id")) if isinstance(task, dict) else None
-                    self._reject(fw, tid or "", state, "REASON_INVALID_OFFERS", invalid)
+                    self._reject(fw, task, state, "REASON_INVALID_OFFERS",
+                                 f"Task launched with invalid offers: {invalid}")
             return
         agent = self.agents[offers[0].agent_id]
         remaining = Resources()
@@ -148,10 +158,15 @@ class SchedulerCalls(MasterState):
         self._filter(fw, agent.id, remaining, self._refuse_seconds(section), now)
 
 
-    def _reject(self, fw: Framework, task_id: str, state: str, reason: str, message: str) -> None:
+    def _reject(self, fw: Framework, task: object, state: str, reason: str, message: str) -> None:
+        """A master-generated terminal update for a task it will not launch; it names the
+        TaskInfo's agent, as Mesos's createStatusUpdate(..., task.slave_id(), ...) does."""
+        tid = id_value(task.get("task_id")) if isinstance(task, dict) else None
+        agent_id = id_value(task.get("agent_id")) if isinstance(task, dict) else None
         self._count_terminal(state)
-        self._update_event(fw.id, make_status(task_id, state, source="SOURCE_MASTER",
-                                              reason=reason, message=message, with_uuid=False))
+        self._update_event(fw.id, make_status(tid or "", state, agent_id=agent_id,
+                                              source="SOURCE_MASTER", reason=reason,
+                                              message=message, with_uuid=False))
 
     def _validate_task(self, fw: Framework, agent: Agent, task: object,
                        group_executor: dict | None) -> tuple[str, Resources, dict | None]:
@@ -161,13 +176,14 @@ class SchedulerCalls(MasterState):
         tid = id_value(task.get("task_id"))
         if tid is None:
             return "TaskInfo needs task_id.value", Resources(), None
+        error = id_error(tid)
+        if error:
+            return f"Task has an invalid TaskID: {error}", Resources(), None
         if (fw.id, tid) in self.tasks:
-            return f"Task {tid} already exists", Resources(), None
+            return f"Task has duplicate ID: {tid}", Resources(), None
         if id_value(task.get("agent_id")) not in (agent.id, None) or "agent_id" not in task:
             return f"Task {tid} names an agent other than the offer's", Resources(), None
         executor = group_executor if group_executor is not None else task.get("executor")
-        if group_executor is not None and task.get("executor"):
-            return "A task of a task group must not have its own executor", Resources(), None
         has_command = isinstance(task.get("command"), dict)
         if group_executor is None and has_command == isinstance(executor, dict):
             return "TaskInfo needs exactly one of 'command' and 'executor'", Resources(), None
@@ -176,6 +192,13 @@ class SchedulerCalls(MasterState):
             return "ExecutorInfo needs executor_id.value", Resources(), None
         if has_command and not isinstance(task["command"].get("value", ""), str):
             return "CommandInfo.value must be a string", Resources(), None
+        if executor is not None:
+            key = (agent.id, fw.id, executor["executor_id"]["value"])
+            error = executor_error(executor, self.executor_infos.get(key))
+            if not error and group_executor is None:
+                error = launch_executor_error(executor)
+            if error:
+                return error, Resources(), None
         try:
             resources = Resources.from_json(task.get("resources", []))
         except ResourceError as exc:
@@ -203,19 +226,28 @@ class SchedulerCalls(MasterState):
                 except ResourceError as exc:
                     error = f"Executor {exec_id}: {exc}"
                 new_executor = key
+            if not error and group_executor is not None:
+                try:
+                    own = Resources.from_json(executor.get("resources", []))
+                except ResourceError as exc:
+                    own, error = Resources(), f"Executor {exec_id}: {exc}"
+                error = error or group_executor_error(executor, tasks, own.scalars)
         for _e, res, _x in checked:
             need = need + res
         if not error and not remaining.contains(need):
             error = "Task uses more resources than available in the accepted offers"
         if error:
-            for tid in ids:
-                self._reject(fw, tid or "", "TASK_ERROR", "REASON_TASK_INVALID", error)
+            reason = "REASON_TASK_INVALID" if group_executor is None \
+                else "REASON_TASK_GROUP_INVALID"
+            for task in tasks:
+                self._reject(fw, task, "TASK_ERROR", reason, error)
             return remaining
         remaining = remaining - need
         agent.used = agent.used + need
         if new_executor is not None:
             self.executors[new_executor] = need - sum(
                 (r for _e, r, _x in checked), Resources())
+            self.executor_infos[new_executor] = executor or {}
         launched = []
         for task_info, (_e, res, exe) in zip(tasks, checked, strict=True):
             exec_id = exe["executor_id"]["value"] if exe else None
@@ -279,8 +311,6 @@ class SchedulerCalls(MasterState):
                 if task.framework_id == fw.id:
                     self._reconciled(fw, task)
             return
-        recovering = (self.elected_at is not None
-                      and now - self.elected_at < self.reregister_window)
         for item in wanted:
             tid = id_value(item.get("task_id")) if isinstance(item, dict) else None
             if tid is None:
@@ -290,24 +320,42 @@ class SchedulerCalls(MasterState):
                 self._reconciled(fw, task)
                 continue
             agent_id = id_value(item.get("agent_id"))
-            if recovering and (agent_id is None or agent_id not in self.agents):
-                continue  # its agent may still re-register: Mesos answers nothing for now
-            if agent_id in self.removed_agents or (fw.id, tid) in self.lost_tasks:
-                state = "TASK_UNREACHABLE" if fw.partition_aware else "TASK_LOST"
-            else:
-                state = "TASK_UNKNOWN" if fw.partition_aware else "TASK_LOST"
-            self._update_event(fw.id, make_status(tid, state, agent_id=agent_id,
-                                                  source="SOURCE_MASTER",
-                                                  reason="REASON_RECONCILIATION",
-                                                  with_uuid=False))
+            status = self._unknown_task_status(fw, tid, agent_id)
+            if status is not None:
+                self._update_event(fw.id, status)
+
+    def _unknown_task_status(self, fw: Framework, tid: str, agent_id: str | None) -> dict | None:
+        """Master::reconcile()'s answer for a task it does not know, by what it knows of the
+        agent; None while the agent (or, without an agent id, any agent) recovered from the
+        registry has not re-registered. Frameworks that are not partition-aware get
+        TASK_LOST instead of TASK_GONE, TASK_UNREACHABLE and TASK_UNKNOWN."""
+        aware = fw.partition_aware
+        if (agent_id is not None and agent_id in self.recovered) or (
+                agent_id is None and self.recovered):
+            return None
+        unreachable_ns = None
+        if agent_id is not None and agent_id in self.agents:
+            state, message = "TASK_GONE", "Reconciliation: Task is unknown to the agent"
+        elif agent_id is not None and agent_id in self.unreachable_agents:
+            state, message = "TASK_UNREACHABLE", "Reconciliation: Task is unreachable"
+            unreachable_ns = self.unreachable_agents[agent_id]
+        else:
+            state, message = "TASK_UNKNOWN", "Reconciliation: Task is unknown"
+        status = make_status(tid, state if aware else "TASK_LOST", agent_id=agent_id,
+                             source="SOURCE_MASTER", reason="REASON_RECONCILIATION",
+                             message=message, with_uuid=False)
+        if unreachable_ns is not None:
+            status["unreachable_time"] = {"nanoseconds": unreachable_ns}
+        return status
 
     def _reconciled(self, fw: Framework, task: Task) -> None:
-        status = make_status(task.id, task.state, agent_id=task.agent_id,
-                             executor_id=task.executor_id, source="SOURCE_MASTER",
-                             reason="REASON_RECONCILIATION", with_uuid=False)
-        if task.statuses and "data" in task.statuses[-1]:
-            status["data"] = task.statuses[-1]["data"]
-        self._update_event(fw.id, status)
+        """A known task: the state of the update awaiting acknowledgement (else the latest),
+        without data, as Master::reconcile() builds it."""
+        self._update_event(fw.id, make_status(
+            task.id, task.status_update_state or task.state, agent_id=task.agent_id,
+            executor_id=task.executor_id, source="SOURCE_MASTER",
+            reason="REASON_RECONCILIATION", message="Reconciliation: Latest task state",
+            with_uuid=False))
 
     def _call_message(self, fw: Framework, call: dict, now: float) -> None:
         section = call.get("message")

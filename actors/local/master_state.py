@@ -21,13 +21,15 @@ class MasterState:
     """Every table of the master and the helpers that keep them consistent."""
 
     def __init__(self, master_id: str, master_info: dict, *, heartbeat_seconds: float = 15.0,
-                 agent_timeout: float = 75.0, reregister_window: float = 10.0,
+                 agent_timeout: float = 75.0, agent_reregister_timeout: float = 600.0,
                  allocation_interval: float = 1.0, now: float = 0.0) -> None:
         self.master_id = master_id
         self.master_info = master_info
         self.heartbeat_seconds = heartbeat_seconds
         self.agent_timeout = agent_timeout
-        self.reregister_window = reregister_window
+        # How long agents recovered from the registry have to re-register after an election
+        # before they are marked unreachable (Mesos --agent_reregister_timeout, 10 min).
+        self.agent_reregister_timeout = agent_reregister_timeout
         self.allocation_interval = allocation_interval  # floor of a filter's lifetime
         self.elected_at: float | None = None
         self.elected_wall: float | None = None
@@ -37,13 +39,16 @@ class MasterState:
         self.completed_frameworks: deque[dict] = deque(maxlen=COMPLETED_KEEP)
         self.removed_framework_ids: set[str] = set()
         self.agents: dict[str, Agent] = {}
-        self.removed_agents: dict[str, str] = {}  # agent id -> "unreachable"
+        # The registry (Mesos keeps it in its replicated log; the edge stores it in
+        # ZooKeeper): admitted agents, and unreachable ones with when they became so.
+        self.recovered: dict[str, dict] = {}  # from the registry, not re-registered yet
+        self.unreachable_agents: dict[str, int] = {}  # agent id -> Unix time, nanoseconds
         self.offers: dict[str, Offer] = {}
         self.tasks: dict[tuple[str, str], Task] = {}  # (framework id, task id)
-        self.lost_tasks: set[tuple[str, str]] = set()  # reported lost with their agent
         self.unreachable_tasks: dict[tuple[str, str], Task] = {}  # partition-aware ones
         self.completed_tasks: deque[dict] = deque(maxlen=COMPLETED_KEEP)
         self.executors: dict[tuple[str, str, str], Resources] = {}  # (agent, fw, exec)
+        self.executor_infos: dict[tuple[str, str, str], dict] = {}  # same keys: ExecutorInfo
         self.outbox: list[Effect] = []
         self.counters: Counter[str] = Counter()
         self._ids = itertools.count(1)
@@ -72,10 +77,43 @@ class MasterState:
         """True while this master leads."""
         return self.elected_at is not None
 
-    def elect(self, now: float) -> None:
-        """This master became the leader: start the agent re-registration window."""
+    def elect(self, now: float, registry: dict | None = None) -> None:
+        """This master became the leader. ``registry`` is the last one stored (see
+        :meth:`registry_json`): its agents are recovered, awaiting re-registration for
+        ``agent_reregister_timeout`` seconds, as Mesos's Master::_recover() does."""
         self.elected_at = now
         self.elected_wall = time.time()  # /master/state gives Unix seconds, as Mesos does
+        registry = registry or {}
+        for info in registry.get("agents") or []:
+            agent_id = (info.get("id") or {}).get("value") if isinstance(info, dict) else None
+            if isinstance(agent_id, str) and agent_id not in self.agents:
+                self.recovered[agent_id] = info
+        for agent_id, when in (registry.get("unreachable") or {}).items():
+            if isinstance(when, int) and agent_id not in self.agents:
+                self.unreachable_agents[agent_id] = when
+
+    # -- the registry --------------------------------------------------------------------------
+    def registry_json(self) -> dict:
+        """What survives a failover: admitted agents (registered or still recovered) and
+        unreachable agents with the time they were marked so."""
+        agents = [a.info for a in self.agents.values()] + list(self.recovered.values())
+        return {"agents": agents, "unreachable": dict(self.unreachable_agents)}
+
+    def _store_registry(self) -> None:
+        self.outbox.append(Effect("registry", "", self.registry_json()))
+
+    def _expire_recovered(self, now: float) -> None:
+        """Recovered agents that did not re-register in time become unreachable (Mesos's
+        recoveredSlavesTimeout() marks them unreachable)."""
+        if not self.recovered or self.elected_at is None \
+                or now - self.elected_at < self.agent_reregister_timeout:
+            return
+        stamp = time.time_ns()
+        for agent_id in self.recovered:
+            self.unreachable_agents[agent_id] = stamp
+            self.counters["master/slave_removals"] += 1
+        self.recovered.clear()
+        self._store_registry()
 
     # -- offers and releases -------------------------------------------------------------------
     def _recover_offers(self, framework_id: str) -> None:
@@ -104,6 +142,7 @@ class MasterState:
         self.wants_allocation = True
 
     def _release_executor(self, key: tuple[str, str, str]) -> None:
+        self.executor_infos.pop(key, None)
         res = self.executors.pop(key, None)
         agent = self.agents.get(key[0])
         if res is not None and agent is not None:

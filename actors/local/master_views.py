@@ -56,7 +56,7 @@ def state_json(core: MasterState, leader_info: dict | None) -> dict:
             "leader_info": leader_info, "elected_time": core.elected_wall,
             "start_time": core.started_wall,
             "activated_slaves": len(core.agents), "deactivated_slaves": 0,
-            "unreachable_slaves": len(core.removed_agents),
+            "unreachable_slaves": len(core.unreachable_agents),
             "frameworks": frameworks, "slaves": agents,
             "completed_frameworks": list(core.completed_frameworks),
             "completed_tasks": list(core.completed_tasks),
@@ -81,7 +81,7 @@ def metrics(core: MasterState, now: float) -> dict[str, float]:
     out["master/slaves_connected"] = float(len(core.agents))
     out["master/slaves_disconnected"] = 0.0
     out["master/slaves_inactive"] = 0.0
-    out["master/slaves_unreachable"] = float(len(core.removed_agents))
+    out["master/slaves_unreachable"] = float(len(core.unreachable_agents))
     out["master/outstanding_offers"] = float(len(core.offers))
     live: Counter[str] = Counter(t.state for t in core.tasks.values()
                                  if not is_terminal(t.state))

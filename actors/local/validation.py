@@ -120,3 +120,105 @@ def update_call_error(call: dict, exec_id: str, fw_id: str) -> str:
 _STATES = ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED",
            "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED",
            "TASK_GONE", "TASK_UNREACHABLE", "TASK_GONE_BY_OPERATOR", "TASK_UNKNOWN")
+
+
+NAME_MAX = 255  # Linux's limit on a path component, which Mesos IDs become
+MIN_CPUS = 0.01  # master/constants.hpp MIN_CPUS
+MIN_MEM = 32.0  # MB, master/constants.hpp MIN_MEM
+
+
+def id_error(value: str) -> str:
+    """common::validation::validateID(): why an id is invalid ("" when valid)."""
+    if not value:
+        return "ID must not be empty"
+    if len(value.encode("utf-8")) > NAME_MAX:
+        return f"ID must not be greater than {NAME_MAX} characters"
+    if value in (".", ".."):
+        return f"'{value}' is disallowed"
+    if any(ord(c) < 32 or ord(c) == 127 or c in "/\\" for c in value):
+        return f"'{value}' contains invalid characters"
+    return ""
+
+
+def executor_type_error(executor: dict) -> str:
+    """executor::internal::validateType(): DEFAULT executors carry no command (and only a
+    MESOS container without image); CUSTOM ones need a command."""
+    kind = executor.get("type")
+    if kind == "DEFAULT":
+        if "command" in executor:
+            return "'ExecutorInfo.command' must not be set for 'DEFAULT' executor"
+        container = executor.get("container")
+        if isinstance(container, dict):
+            if container.get("type", "MESOS") != "MESOS":
+                return "'ExecutorInfo.container.type' must be 'MESOS' for 'DEFAULT' executor"
+            if (container.get("mesos") or {}).get("image"):
+                return ("'ExecutorInfo.container.mesos.image' must not be set for 'DEFAULT' "
+                        "executor")
+    elif kind == "CUSTOM" and "command" not in executor:
+        return "'ExecutorInfo.command' must be set for 'CUSTOM' executor"
+    return ""
+
+
+def executor_error(executor: dict, existing: dict | None) -> str:
+    """executor::internal::validate(): the id, the type, and that an executor id already
+    running on the agent keeps the same ExecutorInfo (validateCompatibleExecutorInfo)."""
+    exec_id = id_value(executor.get("executor_id")) or ""
+    error = id_error(exec_id)
+    if error:
+        return error
+    error = executor_type_error(executor)
+    if error:
+        return error
+    if existing is not None and comparable_executor(executor) != comparable_executor(existing):
+        return ("ExecutorInfo is not compatible with existing ExecutorInfo with same "
+                f"ExecutorID '{exec_id}'")
+    return ""
+
+
+def comparable_executor(executor: dict) -> dict:
+    """An ExecutorInfo as the master compares it: it fills in framework_id itself."""
+    return {k: v for k, v in executor.items() if k != "framework_id"}
+
+
+def group_executor_error(executor: dict, tasks: list, resources: dict[str, float]) -> str:
+    """task::group::validate()'s executor checks (validation.cpp): a type, not DOCKER, the
+    same ExecutorInfo in every task that names one, and at least MIN_CPUS, MIN_MEM and some
+    disk. ``resources`` are the executor's scalars."""
+    exec_id = id_value(executor.get("executor_id")) or ""
+    kind = executor.get("type")
+    if kind is None:
+        return "'ExecutorInfo.type' must be set"
+    if kind not in ("DEFAULT", "CUSTOM"):
+        return "Unknown executor type"
+    if (executor.get("container") or {}).get("type") == "DOCKER":
+        return "Docker ContainerInfo is not supported on the executor"
+    for task in tasks:
+        if isinstance(task, dict) and "executor" in task and task["executor"] != executor:
+            tid = id_value(task.get("task_id")) or ""
+            return (f"The `ExecutorInfo` of task '{tid}' is different from executor "
+                    f"'{exec_id}'")
+    cpus = resources.get("cpus")
+    if cpus is None or cpus < MIN_CPUS:
+        return (f"Executor '{exec_id}' uses less CPUs ({_shown(cpus)}) than the minimum "
+                f"required ({MIN_CPUS})")
+    mem = resources.get("mem")
+    if mem is None or mem < MIN_MEM:
+        return (f"Executor '{exec_id}' uses less memory ({_shown(mem, 'MB')}) than the "
+                f"minimum required ({MIN_MEM:g}MB)")
+    if "disk" not in resources:
+        return f"Executor '{exec_id}' uses no disk"
+    return ""
+
+
+def launch_executor_error(executor: dict) -> str:
+    """task::internal::validateExecutor() for a LAUNCH: only CUSTOM executors, with a
+    command (the DEFAULT executor runs task groups only)."""
+    if "type" in executor and executor["type"] != "CUSTOM":
+        return "'ExecutorInfo.type' must be 'CUSTOM'"
+    if "command" not in executor:
+        return "'ExecutorInfo.command' must be set"
+    return ""
+
+
+def _shown(value: float | None, unit: str = "") -> str:
+    return "None" if value is None else f"{value:g}{unit}"

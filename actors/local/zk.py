@@ -19,6 +19,10 @@ from kazoo.recipe.watchers import ChildrenWatch
 log = logging.getLogger("clusterjobs.mesos.zk")
 
 PREFIX = "json.info_"
+# Mesos keeps its registry in a replicated log whose ZooKeeper coordination lives in
+# ``<path>/log_replicas``, which detectors (pymesos's too) skip; the emulator stores its
+# registry (JSON) in that znode.
+REGISTRY_NODE = "log_replicas"
 
 
 class ZkUrlError(ValueError):
@@ -117,6 +121,28 @@ class Candidate:
                                     ephemeral=True, sequence=True)
         log.info("joined election", extra={"znode": self.znode})
         self._detector.start()
+
+    def read_registry(self) -> dict | None:
+        """The registry the last leader stored, or None if there is none (or unreadable)."""
+        node = f"{self.path}/{REGISTRY_NODE}"
+        if self.zk.exists(node) is None:
+            return None
+        data, _stat = self.zk.get(node)
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except ValueError:
+            log.warning("registry unreadable; starting empty", extra={"znode": node})
+            return None
+        return doc if isinstance(doc, dict) else None
+
+    def write_registry(self, doc: dict) -> None:
+        """Store the registry (the leader calls this whenever the agents it admits change)."""
+        node = f"{self.path}/{REGISTRY_NODE}"
+        data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+        if self.zk.exists(node) is None:
+            self.zk.create(node, data, makepath=True)
+        else:
+            self.zk.set(node, data)
 
     def _leader(self, info: dict | None) -> None:
         me = info is not None and info.get("id") == self.info["id"]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
 from mesos_framework import SmallFramework, Spec, poll, start_driver
 from mesos_raw import RawScheduler, get_json, leader_address, post
 
-MASTER_FLAGS = ["--agent-timeout", "2", "--reregister-window", "3",
+MASTER_FLAGS = ["--agent-timeout", "2", "--agent-reregister-timeout", "3",
                 "--heartbeat-seconds", "2", "--allocation-interval", "0.5",
                 "--zk-session-timeout", "2"]
 AGENT_FLAGS = ["--update-retry", "1", "--executor-shutdown-grace", "1",
@@ -273,8 +273,11 @@ def test_broken_executors_fail_their_tasks_and_free_resources(mini):
 
         exits, silent = final("exits"), final("silent")  # the second after the 2 s timeout
         assert exits["state"] == silent["state"] == "TASK_FAILED"
-        assert exits["reason"] == "REASON_EXECUTOR_TERMINATED"
-        assert "code 3" in exits["message"]
+        # Slave::sendExecutorTerminatedStatusUpdate() and registerExecutorTimeout().
+        assert (exits["reason"], exits["message"]) == (
+            "REASON_EXECUTOR_TERMINATED", "Executor terminated")
+        assert (silent["reason"], silent["message"]) == (
+            "REASON_EXECUTOR_REGISTRATION_TIMEOUT", "Executor did not register within 2secs")
         for status in (exits, silent):
             raw.call({"type": "ACKNOWLEDGE", "framework_id": fid, "acknowledge": {
                 "agent_id": status["agent_id"], "task_id": status["task_id"],

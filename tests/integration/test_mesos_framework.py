@@ -217,9 +217,11 @@ def _wait_state(raw: RawScheduler, tid: str, state: str, ack: bool = True) -> di
 def _executor_info() -> dict:
     from mesos_framework import EXECUTOR  # the fixture executor script
 
-    return {"executor_id": {"value": "raw-exec"}, "name": "raw",
+    # A task group's executor needs a type, cpus >= 0.01, mem >= 32 MB and disk, as in Mesos.
+    return {"executor_id": {"value": "raw-exec"}, "name": "raw", "type": "CUSTOM",
             "command": {"value": f"{sys.executable} {EXECUTOR}"},
-            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]}
+            "resources": [{"name": name, "type": "SCALAR", "scalar": {"value": value}}
+                          for name, value in (("cpus", 0.1), ("mem", 32), ("disk", 10))]}
 
 
 def test_launch_group_kill_message_and_shutdown(stack, raw):
@@ -264,11 +266,14 @@ def test_launch_group_kill_message_and_shutdown(stack, raw):
         assert raw.call({"type": "KILL", "framework_id": fid,
                          "kill": {"task_id": {"value": tid}}})[0] == 202
         _wait_state(raw, tid, "TASK_KILLED")
-    # SHUTDOWN the executor: its remaining task ends and the framework hears of the exit.
+    # SHUTDOWN the executor: its remaining task, left without a terminal update of its own,
+    # fails as the Mesos agent reports it, and the framework hears of the exit.
     assert raw.call({"type": "SHUTDOWN", "framework_id": fid, "shutdown": {
         "agent_id": offer["agent_id"], "executor_id": {"value": "raw-exec"}}})[0] == 202
-    last = _wait_state(raw, "g1", "TASK_KILLED")
+    last = _wait_state(raw, "g1", "TASK_FAILED")
     assert last["agent_id"] == offer["agent_id"]
+    assert (last["source"], last["reason"], last["message"]) == (
+        "SOURCE_AGENT", "REASON_EXECUTOR_TERMINATED", "Executor terminated")
     failure = raw.wait_event(lambda e: e["type"] == "FAILURE"
                              and "executor_id" in e["failure"], 30)["failure"]
     assert failure["executor_id"] == {"value": "raw-exec"}

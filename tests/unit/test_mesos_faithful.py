@@ -217,11 +217,16 @@ def test_kill_of_an_unknown_task_is_answered_by_reconciliation():
         {"type": "LAUNCH", "launch": {"task_infos": [_task("t1")]}}]})
     core.tick(20)  # agent removed: t1 unreachable
     core.outbox.clear()
+    _call(core, aware, "s1", "KILL", 21, kill={"task_id": {"value": "t1"},
+                                               "agent_id": {"value": "A"}})
     _call(core, aware, "s1", "KILL", 21, kill={"task_id": {"value": "t1"}})
     _call(core, aware, "s1", "KILL", 21, kill={"task_id": {"value": "never"}})
     states = [e["update"]["status"] for e in _events(core, "UPDATE")]
+    # Master::reconcile(): an unreachable task is no longer known; only its agent's id says
+    # it is unreachable.
     assert [(s["task_id"]["value"], s["state"], s["reason"]) for s in states] == [
         ("t1", "TASK_UNREACHABLE", "REASON_RECONCILIATION"),
+        ("t1", "TASK_UNKNOWN", "REASON_RECONCILIATION"),
         ("never", "TASK_UNKNOWN", "REASON_RECONCILIATION")]
 
 

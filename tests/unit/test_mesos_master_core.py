@@ -213,15 +213,16 @@ def test_agent_timeout_reports_lost_and_rescinds():
         "TASK_LOST", "TASK_UNREACHABLE")
 
 
-def test_reconcile_waits_for_agents_after_election_then_answers():
-    core = MasterCore("M2", {}, reregister_window=5)
-    core.elect(100)
+def test_reconcile_waits_for_recovered_agents_after_election_then_answers():
+    core = MasterCore("M2", {}, agent_reregister_timeout=5)
+    core.elect(100, {"agents": [{"id": {"value": "A"}}], "unreachable": {}})
     fw = _subscribe(core)
     core.outbox.clear()
     call = {"type": "RECONCILE", "framework_id": {"value": fw},
             "reconcile": {"tasks": [{"task_id": {"value": "t9"}}]}}
     core.handle_call(call, "s1", 101)
-    assert not _events(core, "UPDATE")  # an agent may still bring t9 back
+    assert not _events(core, "UPDATE")  # agent A may still bring t9 back
+    core.tick(106)  # A did not re-register in time: it is unreachable now
     core.handle_call(call, "s1", 106)
     assert _events(core, "UPDATE")[0]["update"]["status"]["state"] == "TASK_LOST"
 
@@ -238,8 +239,8 @@ def test_reregistration_restores_tasks_and_framework():
     assert core.agents["A"].used.get("cpus") == 1
     assert not core.frameworks["F"].connected
     core.agent_ping("A", 6)
-    core.tick(6)  # never re-subscribed within its failover_timeout
-    assert "F" not in core.frameworks and core.agents["A"].used.get("cpus") == 0
+    core.tick(6)  # an orphan: no failover timer until it subscribes and disconnects
+    assert "F" in core.frameworks and core.agents["A"].used.get("cpus") == 1
 
 
 def test_suppress_stops_offers_until_revive():
@@ -274,7 +275,7 @@ def test_second_subscription_replaces_the_first_stream():
     assert core.frameworks[fw].connected
 
 
-def test_agent_back_from_partition_kills_tasks_reported_lost():
+def test_agent_back_from_partition_gets_its_lost_tasks_back():
     core = _core()
     _register_agent(core)
     fw = _subscribe(core)
@@ -286,5 +287,6 @@ def test_agent_back_from_partition_kills_tasks_reported_lost():
         "frameworks": [core.frameworks[fw].info],
         "tasks": [{"framework_id": fw, "state": "TASK_RUNNING", "executor_id": None,
                    "info": _task("t1", 1)}]}, 21)
-    assert answer["kill_tasks"] == [{"framework_id": fw, "task_id": "t1"}]
-    assert (fw, "t1") not in core.tasks and core.agents["A"].used.get("cpus") == 0
+    assert "kill_tasks" not in answer
+    assert core.tasks[(fw, "t1")].state == "TASK_RUNNING"
+    assert core.agents["A"].used.get("cpus") == 1
