@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from scheduler.spec import Input, JobSpec, SpecError, _sandbox_path
+from scheduler.spec import Input, JobSpec, SpecError, sandbox_path
 
 WORKUNIT_VERSION = 1
 
@@ -164,6 +164,6 @@ class _Getter:
         if not isinstance(path, str):
             raise WorkUnitError(f"work unit: {where} must be a string")
         try:
-            return _sandbox_path(where, path)
+            return sandbox_path(where, path)
         except SpecError as exc:
             raise WorkUnitError(f"work unit: {exc}") from None

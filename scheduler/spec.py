@@ -285,15 +285,15 @@ def _input(index: int, item: str | dict, root: str | None) -> Input:
         name = posixpath.basename(path.rstrip("/"))
         if not name:
             raise SpecError(where, f"{path!r} names no file")
-    return Input(hdfs=path, as_name=_sandbox_path(f"{where}.as" if isinstance(item, dict)
+    return Input(hdfs=path, as_name=sandbox_path(f"{where}.as" if isinstance(item, dict)
                                                   and "as" in item else where, name))
 
 
 def _output(index: int, path: str) -> str:
-    return _sandbox_path(f"outputs[{index}]", path)
+    return sandbox_path(f"outputs[{index}]", path)
 
 
-def _sandbox_path(where: str, path: str) -> str:
+def sandbox_path(where: str, path: str) -> str:
     """A path relative to the task's sandbox that stays inside it, normalised."""
     if path.startswith("/"):
         raise SpecError(where, f"{path!r} must be relative to the sandbox, not absolute")
