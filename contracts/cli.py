@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from actors.stack import devchain
 from contracts import build as contract_build
 from contracts import deploy as contract_deploy
 from contracts.errors import ContractsError
@@ -26,13 +27,30 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
     deploy = verbs.add_parser("deploy", help="create the accounts, set code and ABI, connect")
     _target(deploy)
+    deploy.add_argument("--pusher-key", default=devchain.DEV_PUBLIC_KEY,
+                        help="public key of <jobs>@pusher, the scheduler's permission linked "
+                             "to newjob, updatedptch and removejob (default the dev key)")
     deploy.set_defaults(func=_deploy)
 
     delegate = verbs.add_parser(
-        "delegate", help="let the contracts pay out of a fund account (dev-key accounts only)")
+        "delegate", help="give a key the fund account's permission cjpay, linked to "
+                         "jobs::payout only (dev-key fund accounts only)")
     _target(delegate)
     delegate.add_argument("--funder", required=True, help="the protocol's fundaccount")
+    delegate.add_argument("--key", default=devchain.DEV_PUBLIC_KEY,
+                          help="public key of the scheduler (default the dev key)")
     delegate.set_defaults(func=_delegate)
+
+    deposit = verbs.add_parser(
+        "deposit", help="deposit a protocol's fund into the registry's escrow (a token "
+                        "transfer whose memo is the researcher; dev-key fund accounts only)")
+    _target(deposit)
+    deposit.add_argument("--funder", required=True, help="the protocol's fundaccount")
+    deposit.add_argument("--researcher", required=True, help="the protocol's researcher")
+    deposit.add_argument("--quantity", required=True, help="e.g. '100.0000 JOB'")
+    deposit.add_argument("--token", default=devchain.TOKEN_CONTRACT,
+                         help=f"the protocol's token contract (default {devchain.TOKEN_CONTRACT})")
+    deposit.set_defaults(func=_deposit)
 
 
 def _target(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +83,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def _deploy(args: argparse.Namespace) -> int:
     contract_build.build()
-    report = contract_deploy.deploy(_deployment(args))
+    report = contract_deploy.deploy(_deployment(args), pusher_key=args.pusher_key)
     json.dump(report, sys.stdout)
     print()
     return 0
@@ -73,7 +91,16 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _delegate(args: argparse.Namespace) -> int:
     target = _deployment(args)
-    contract_deploy.delegate_fund(target.url, args.funder, target)
-    print(f"{args.funder}@active now includes {target.jobs}@eosio.code and "
-          f"{target.registry}@eosio.code")
+    contract_deploy.delegate_fund(target.url, args.funder, target, key=args.key)
+    print(f"{args.funder}@{contract_deploy.PAYOUT_PERMISSION} holds {args.key} and is linked "
+          f"to {target.jobs}::payout only")
+    return 0
+
+
+def _deposit(args: argparse.Namespace) -> int:
+    target = _deployment(args)
+    contract_deploy.deposit(target.url, args.funder, args.researcher, args.quantity, target,
+                            token=args.token)
+    print(f"deposited {args.quantity} from {args.funder} into the protocol of "
+          f"{args.researcher} on {target.registry}")
     return 0

@@ -3,11 +3,15 @@
 Steps, each skipped when the chain already shows its effect (so a second deploy is quick):
 create the accounts, set code (unless the code hash is already the built wasm's) and ABI,
 add ``<jobs>@eosio.code`` to the jobs account's ``active`` (it sends the inline
-``registry::payout`` with its own authority), then ``conntoreg`` and ``conntojobs``.
+``registry::payout``) and ``<registry>@eosio.code`` to the registry's (it pays out of its
+escrow with ``eosio.token::transfer``), create ``<jobs>@pusher`` linked to ``newjob``,
+``updatedptch`` and ``removejob`` only (the scheduler's key goes there, never into
+``active``), ``conntoreg`` and ``conntojobs``, and allow the system token contract
+(``allowtoken``).
 
-Fund accounts delegate separately (:func:`delegate_fund`): a protocol's ``fundaccount`` must
-let ``<jobs>@eosio.code`` (inline ``registry::payout``) and ``<registry>@eosio.code`` (inline
-``eosio.token::transfer``) act as its ``active``; see contracts/README.md.
+No fund account delegates its ``active`` any more: a protocol's fund is deposited into the
+registry (:func:`deposit`). :func:`delegate_fund` gives the scheduler's key a permission of
+the fund account linked to ``jobs::payout`` only; see contracts/README.md.
 """
 
 from __future__ import annotations
@@ -68,12 +72,65 @@ def grant_code(api: Any, url: str, owner: str, contract: str) -> bool:
     return True
 
 
-def delegate_fund(url: str, funder: str, target: Deployment) -> None:
-    """Let the contracts pay out of ``funder`` (a dev-key account): add both contracts'
-    eosio.code to its active permission."""
+PUSHER_PERMISSION = "pusher"
+PUSHER_ACTIONS = ("newjob", "updatedptch", "removejob")
+PAYOUT_PERMISSION = "cjpay"
+
+
+def key_authority(key: str) -> dict[str, Any]:
+    """An authority of one public key."""
+    return {"threshold": 1, "keys": [{"key": key, "weight": 1}], "accounts": [], "waits": []}
+
+
+def _permissions(url: str, account: str) -> dict[str, dict]:
+    info = devchain.rpc(url, "/v1/chain/get_account", {"account_name": account})
+    return {p["perm_name"]: p for p in info["permissions"]}
+
+
+def ensure_linked_permission(api: Any, url: str, account: str, permission: str, key: str,
+                             code: str, actions: tuple[str, ...]) -> bool:
+    """Give ``account`` a permission ``permission`` (child of ``active``) holding only ``key``,
+    linked to ``code::action`` for each of ``actions``; True when anything changed."""
+    current = _permissions(url, account).get(permission)
+    changed = False
+    wanted = key_authority(key)
+    have = current and current["required_auth"]
+    if not have or [k["key"] for k in have["keys"]] != [key] or have["accounts"]:
+        _push(api, "eosio", "updateauth", {"account": account, "permission": permission,
+                                           "parent": "active", "auth": wanted},
+              {account: "active"})
+        changed = True
+    linked = {(link["account"], link["action"])
+              for link in (current or {}).get("linked_actions", [])}
+    for action in actions:
+        if (code, action) not in linked:
+            _push(api, "eosio", "linkauth", {"account": account, "code": code, "type": action,
+                                             "requirement": permission}, {account: "active"})
+            changed = True
+    if changed:
+        log.info("linked permission", extra={"account": account, "permission": permission,
+                                             "code": code, "actions": ",".join(actions)})
+    return changed
+
+
+def delegate_fund(url: str, funder: str, target: Deployment,
+                  key: str = devchain.DEV_PUBLIC_KEY) -> bool:
+    """Give ``key`` (the scheduler's) the permission ``<funder>@cjpay``, linked to
+    ``<jobs>::payout`` only: it can trigger payouts of what is owed and nothing else. Signed
+    with ``funder``'s active key (dev-key accounts only). True when anything changed."""
     api = devchain.connect(url)
-    grant_code(api, url, funder, target.jobs)
-    grant_code(api, url, funder, target.registry)
+    return ensure_linked_permission(api, url, funder, PAYOUT_PERMISSION, key, target.jobs,
+                                    ("payout",))
+
+
+def deposit(url: str, funder: str, researcher: str, quantity: str,
+            target: Deployment, token: str = devchain.TOKEN_CONTRACT) -> Any:
+    """Deposit ``quantity`` from ``funder`` into the escrow of ``researcher``'s protocol: a
+    token transfer to the registry whose memo is the researcher."""
+    api = devchain.connect(url)
+    return _push(api, token, "transfer", {"from": funder, "to": target.registry,
+                                          "quantity": quantity, "memo": researcher},
+                 {funder: "active"})
 
 
 def _push(api: Any, contract: str, action: str, args: dict, auth: dict[str, str]) -> Any:
@@ -105,8 +162,10 @@ def _set_code(api: Any, url: str, account: str, wasm: Path, abi: Path) -> bool:
     return True
 
 
-def deploy(target: Deployment, build_dir: Path = contract_build.BUILD_DIR) -> dict[str, Any]:
-    """Build if needed, then deploy and connect both contracts; returns what was done."""
+def deploy(target: Deployment, build_dir: Path = contract_build.BUILD_DIR,
+           pusher_key: str = devchain.DEV_PUBLIC_KEY) -> dict[str, Any]:
+    """Build if needed, then deploy and connect both contracts; ``pusher_key`` (the
+    scheduler's public key) gets ``<jobs>@pusher``. Returns what was done."""
     wasm = {name: build_dir / f"{name}.wasm" for name in contract_build.CONTRACTS}
     if not all(p.exists() for p in wasm.values()):
         contract_build.build(build_dir)
@@ -120,6 +179,11 @@ def deploy(target: Deployment, build_dir: Path = contract_build.BUILD_DIR) -> di
             if _set_code(api, target.url, account, wasm[name], build_dir / f"{name}.abi"):
                 report["code_set"].append(account)
         report["eosio_code"] = grant_code(api, target.url, target.jobs, target.jobs)
+        report["registry_eosio_code"] = grant_code(api, target.url, target.registry,
+                                                   target.registry)
+        report["pusher"] = ensure_linked_permission(api, target.url, target.jobs,
+                                                    PUSHER_PERMISSION, pusher_key, target.jobs,
+                                                    PUSHER_ACTIONS)
         reg = devchain.rpc(target.url, "/v1/chain/get_table_rows",
                            {"code": target.jobs, "scope": target.jobs, "table": "reg",
                             "json": True})["rows"]
@@ -132,6 +196,13 @@ def deploy(target: Deployment, build_dir: Path = contract_build.BUILD_DIR) -> di
         if not config or config[0]["jobs_contract"] != target.jobs:
             _push(api, target.registry, "conntojobs", {"jobs_contract": target.jobs},
                   {target.registry: "active"})
+        tokens = devchain.rpc(target.url, "/v1/chain/get_table_rows",
+                              {"code": target.jobs, "scope": target.jobs, "table": "token",
+                               "json": True, "limit": 100})["rows"]
+        report["token_allowed"] = devchain.TOKEN_CONTRACT not in {t["contract"] for t in tokens}
+        if report["token_allowed"]:
+            _push(api, target.jobs, "allowtoken", {"tokencontract": devchain.TOKEN_CONTRACT},
+                  {target.jobs: "active"})
     except devchain.ChainRequestError as exc:
         raise ContractsError(str(exc)) from None
     log.info("contracts deployed", extra={"jobs": target.jobs, "registry": target.registry,

@@ -148,18 +148,63 @@ void del_contributor(reader& r, bool worker) {
   rows.erase(it, researcher.value);
 }
 
-// Credits `time` (already checked) to a contributor row; the jobs account pays the RAM.
+reg_row registry() {
+  reg_row reg;
+  check(table<reg_row>{self, self.value, "reg"_n}.get("reg"_n.value, reg),
+        "the jobs contract is not connected to a registry (conntoreg)");
+  return reg;
+}
+
+const table<owed_row> owed_rows() { return {self, self.value, "owed"_n}; }
+
+// Counts a row of `researcher` that starts (+1) or stops (-1) holding unpaid time.
+void count_owed(name researcher, bool starts) {
+  const auto owed = owed_rows();
+  const int32_t it = owed.find(researcher.value);
+  owed_row row;
+  row.researcher = researcher;
+  if (it >= 0) owed.load(it, row);
+  if (starts) {
+    row.rows += 1;
+    if (it >= 0)
+      owed.update(it, row, self);
+    else
+      owed.insert(row, self);
+    return;
+  }
+  check(it >= 0 && row.rows > 0, "owed count out of step");  // unreachable: every start counts
+  row.rows -= 1;
+  if (row.rows == 0)
+    owed.erase(it, researcher.value);
+  else
+    owed.update(it, row, self);
+}
+
+// Credits `time` (already checked) to a contributor row; the jobs account pays the RAM. The
+// researcher must have a protocol: the time is earned under it, bounded by its maximum task
+// time, and only it can settle the time (the registry keeps one protocol per researcher and
+// refuses delprotocol while rows hold unpaid time).
 void credit(bool worker, name account, name researcher, uint64_t time) {
   const auto rows = contributors(worker, account);
   const int32_t it = rows.find(researcher.value);
   CJ_CHECK(it >= 0, not_registered(worker, account, researcher));
   contributor_row row;
   rows.load(it, row);
+  const name registry_contract = registry().registry_contract;
+  researcher_row protocol;
+  CJ_CHECK((table<researcher_row>{registry_contract, registry_contract.value, "researcher"_n}
+                .get(researcher.value, protocol)),
+           text() << "researcher " << researcher << " has no protocol");
   require_auth(self.value);
+  CJ_CHECK(time <= protocol.max_task_time,
+           text() << "time " << time << " us exceeds the maximum task time of "
+                  << protocol.max_task_time << " us of the protocol of researcher "
+                  << researcher);
   // unpaid_time <= total_time always holds, so bounding total_time bounds both.
   CJ_CHECK(time < max_time - row.total_time,
            text() << "time overflows the total_time of " << role(worker) << account
                   << " for researcher " << researcher);
+  if (row.unpaid_time == 0) count_owed(researcher, true);
   row.total_time += time;
   row.unpaid_time += time;
   rows.update(it, row, self);
@@ -266,9 +311,7 @@ void payout(reader& r) {
   bool worker = false;
   check(valid_type(type, worker), "type must be \"worker\" or \"dispatcher\"");
 
-  reg_row reg;
-  check(table<reg_row>{self, self.value, "reg"_n}.get("reg"_n.value, reg),
-        "the jobs contract is not connected to a registry (conntoreg)");
+  const reg_row reg = registry();
   const auto rows = contributors(worker, contributor);
   const int32_t it = rows.find(researcher.value);
   CJ_CHECK(it >= 0, not_registered(worker, contributor, researcher));
@@ -287,17 +330,24 @@ void payout(reader& r) {
                   << protocol.fundaccount << ")");
   CJ_CHECK(row.unpaid_time > 0, text() << "nothing to pay: " << role(worker) << contributor
                                         << " has no unpaid time for researcher " << researcher);
+  // The registry keeps one protocol per researcher and refuses delprotocol while time is
+  // unpaid, so this protocol is the one the unpaid time was earned under.
   const uint64_t amount = compute_pay(
       row.total_time, row.unpaid_time,
       worker ? protocol.worker_pay_rate : protocol.dispatcher_pay_rate);
-  CJ_CHECK(amount > 0, text() << "nothing to pay: the unpaid time of " << role(worker)
-                              << contributor << " is worth less than one token unit");
 
   // All unpaid time is settled: the rounded-off fraction of a unit is carried by total_time
   // (see compute_pay). The registry reads this row, so it is written before the inline call.
   const uint64_t unpaid = row.unpaid_time;
   row.unpaid_time = 0;
   rows.update(it, row, self);
+  count_owed(researcher, false);
+  if (amount == 0) {
+    // Worth less than one unit (or a zero rate): nothing moves, and the fraction is paid by a
+    // later payout, which starts from the same total_time boundary.
+    const char message[] = "nothing to transfer: the unpaid time is worth less than one unit";
+    return prints_l(message, sizeof(message) - 1);
+  }
 
   writer data(8 * 4 + 5 + type.size);
   data.nm(owner);
@@ -305,8 +355,31 @@ void payout(reader& r) {
   data.nm(contributor);
   data.u64(unpaid);
   data.str(type);
-  const permission_level auths[2] = {{self, "active"_n}, {funder, "active"_n}};
-  send_action(reg.registry_contract, "payout"_n, auths, 2, data);
+  // Only the jobs contract's own authority: the registry pays from its escrow.
+  const permission_level auths[1] = {{self, "active"_n}};
+  send_action(reg.registry_contract, "payout"_n, auths, 1, data);
+}
+
+// allowtoken / denytoken: the token contracts a protocol may be funded on.
+void allowtoken(reader& r) {
+  const name contract = r.nm();
+  r.done();
+  check_account(contract, "tokencontract");
+  const table<token_row> tokens{self, self.value, "token"_n};
+  const int32_t it = tokens.find(contract.value);
+  require_auth(self.value);
+  CJ_CHECK(it < 0, text() << "token contract " << contract << " is already allowed");
+  tokens.insert(token_row{contract}, self);
+}
+
+void denytoken(reader& r) {
+  const name contract = r.nm();
+  r.done();
+  const table<token_row> tokens{self, self.value, "token"_n};
+  const int32_t it = tokens.find(contract.value);
+  CJ_CHECK(it >= 0, text() << "token contract " << contract << " is not allowed");
+  require_auth(self.value);
+  tokens.erase(it, contract.value);
 }
 
 }  // namespace
@@ -327,6 +400,8 @@ extern "C" __attribute__((export_name("apply"))) void apply(uint64_t receiver, u
     case "removejob"_n.value: return removejob(r);
     case "updatedptch"_n.value: return updatedptch(r);
     case "payout"_n.value: return payout(r);
+    case "allowtoken"_n.value: return allowtoken(r);
+    case "denytoken"_n.value: return denytoken(r);
     default: check(false, "unknown action");
   }
 }

@@ -27,6 +27,25 @@ constexpr uint32_t max_title = 256;
 constexpr uint32_t max_datadir = 1024;
 
 table<protocol_row> protocols(name owner) { return {self, owner.value, "protocol"_n}; }
+table<researcher_row> researchers() { return {self, self.value, "researcher"_n}; }
+
+config_row connected_jobs() {
+  config_row config;
+  check(table<config_row>{self, self.value, "config"_n}.get("config"_n.value, config),
+        "the registry is not connected to a jobs contract (conntojobs)");
+  return config;
+}
+
+// Sends `quantity` of the protocol's token from the registry's own balance (the escrow).
+void pay_from_escrow(const protocol_row& row, name to, const asset& quantity, const text& memo) {
+  writer data(8 + 8 + 16 + 5 + memo.size);
+  data.nm(self);
+  data.nm(to);
+  data.ast(quantity);
+  data.str(string{memo.data, memo.size});
+  const permission_level auths[1] = {{self, "active"_n}};
+  send_action(row.tokencontract, "transfer"_n, auths, 1, data);
+}
 
 void check_account(name account, const char* what) {
   CJ_CHECK(is_account(account.value),
@@ -87,6 +106,8 @@ void addprotocol(reader& r) {
   row.tokencontract = r.nm();
   const uint32_t dispatcher_bits = r.f32_bits();
   const uint32_t worker_bits = r.f32_bits();
+  // An ABI binary extension: absent in the seed's nine-argument form.
+  row.max_task_time = r.more() ? r.u64() : default_max_task_time;
   r.done();
 
   check(row.title.size > 0 && row.title.size <= max_title, "title must be 1 to 256 bytes");
@@ -104,6 +125,16 @@ void addprotocol(reader& r) {
   row.dispatcher_pay_rate =
       checked_rate(dispatcher_bits, row.fund.sym.precision(), "dispatcher_pay_rate");
   row.worker_pay_rate = checked_rate(worker_bits, row.fund.sym.precision(), "worker_pay_rate");
+  check(row.max_task_time > 0 && row.max_task_time < max_time,
+        "max_task_time must be 1 to 2^62-1 microseconds");
+
+  // Only token contracts the jobs operator allows: a protocol on a token contract anyone can
+  // write (a fake token) would "pay" contributors nothing real.
+  const config_row config = connected_jobs();
+  const table<token_row> allowed{config.jobs_contract, config.jobs_contract.value, "token"_n};
+  CJ_CHECK(allowed.find(row.tokencontract.value) >= 0,
+           text() << "token contract " << row.tokencontract << " is not allowed by "
+                  << config.jobs_contract << " (allowtoken)");
 
   const uint64_t code = row.fund.sym.code();
   token_stat_row stat;
@@ -116,6 +147,8 @@ void addprotocol(reader& r) {
     balance.balance = asset{0, stat.supply.sym};
   const auto rows = protocols(owner);
   const int32_t it = rows.find(row.researcher.value);
+  researcher_row existing;
+  const bool taken = researchers().get(row.researcher.value, existing);
 
   require_auth(owner.value);
   require_auth(row.fundaccount.value);
@@ -127,6 +160,10 @@ void addprotocol(reader& r) {
 
   CJ_CHECK(it < 0, text() << "owner " << owner << " already has a protocol for researcher "
                           << row.researcher);
+  // One protocol per researcher: the time of the researcher's contributors is earned under
+  // it and settled only by it (a second protocol, e.g. at a lower rate, could settle it).
+  CJ_CHECK(!taken, text() << "researcher " << row.researcher << " already has a protocol (owner "
+                          << existing.owner << ")");
   if (stat.supply.sym.value != row.fund.sym.value) {
     text message;
     message << "fund symbol ";
@@ -149,7 +186,69 @@ void addprotocol(reader& r) {
            text() << "insufficient fund: " << row.fundaccount << " holds " << balance.balance
                   << ", the protocol needs " << row.fund);
 
+  // The escrow starts empty: the fund account deposits with a token transfer to the registry
+  // whose memo is the researcher (see on_transfer); payouts never exceed what was deposited.
+  row.fund.amount = 0;
   rows.insert(row, owner);
+  researcher_row index;
+  index.researcher = row.researcher;
+  index.owner = owner;
+  index.max_task_time = row.max_task_time;
+  researchers().insert(index, owner);
+}
+
+// Reads an account name written as text (1 to 12 characters of a-z, 1-5 and '.').
+bool parse_name(const string& text_name, name& out) {
+  if (text_name.size == 0 || text_name.size > 12) return false;
+  char buffer[13];
+  for (uint32_t i = 0; i < text_name.size; ++i) {
+    const char c = text_name.data[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '1' && c <= '5') || c == '.')) return false;
+    buffer[i] = c;
+  }
+  buffer[text_name.size] = 0;
+  out = name{name_value(buffer)};
+  return true;
+}
+
+// A token transfer notification: a deposit into a protocol's escrow when it comes from the
+// protocol's token contract (never a look-alike), is addressed to the registry, and comes
+// from the protocol's fund account with the researcher's name as its memo. Anything else
+// addressed to the registry is refused, so no token is stranded here unaccounted for.
+void on_transfer(name code, reader& r) {
+  const name from = r.nm();
+  const name to = r.nm();
+  const asset quantity = r.ast();
+  const string memo = r.str();
+  if (to != self || from == self) return;  // not a deposit (e.g. our own payouts and refunds)
+  name researcher;
+  check(parse_name(memo, researcher),
+        "a deposit's memo must be the researcher of a protocol (an account name)");
+  researcher_row index;
+  CJ_CHECK(researchers().get(researcher.value, index),
+           text() << "no protocol for researcher " << researcher << " to deposit into");
+  const auto rows = protocols(index.owner);
+  const int32_t it = rows.find(researcher.value);
+  protocol_row row;
+  rows.load(it, row);
+  CJ_CHECK(code == row.tokencontract, text() << "the protocol of researcher " << researcher
+                                             << " is funded on " << row.tokencontract
+                                             << ", not on " << code);
+  CJ_CHECK(from == row.fundaccount, text() << "deposits to the protocol of researcher "
+                                           << researcher << " come from its fundaccount "
+                                           << row.fundaccount << ", not from " << from);
+  if (quantity.sym.value != row.fund.sym.value) {
+    text message;
+    message << "the deposit's symbol ";
+    message.add_symbol(quantity.sym) << " is not the protocol's ";
+    message.add_symbol(row.fund.sym);
+    fail(message);
+  }
+  check(quantity.amount > 0, "a deposit must be positive");
+  check(quantity.amount <= max_asset_amount - row.fund.amount,
+        "the deposit would take the protocol's fund beyond the largest token amount");
+  row.fund.amount += quantity.amount;
+  rows.update(it, row, index.owner);  // same size: no RAM is charged in the notification
 }
 
 void delprotocol(reader& r) {
@@ -159,8 +258,25 @@ void delprotocol(reader& r) {
   const auto rows = protocols(owner);
   const int32_t it = rows.find(researcher.value);
   CJ_CHECK(it >= 0, unknown_protocol(owner, researcher));
+  protocol_row row;
+  rows.load(it, row);
+  const config_row config = connected_jobs();
+  owed_row owed;
+  table<owed_row>{config.jobs_contract, config.jobs_contract.value, "owed"_n}.get(
+      researcher.value, owed);
   require_auth(owner.value);
+  // The escrow stays while contributors hold unpaid time earned under this protocol.
+  CJ_CHECK(owed.rows == 0, text() << "the protocol of researcher " << researcher
+                                  << " still owes unpaid time to contributors (" << owed.rows
+                                  << " rows); pay them out first");
   rows.erase(it, researcher.value);
+  const auto index = researchers();
+  index.erase(index.find(researcher.value), researcher.value);
+  if (row.fund.amount > 0) {
+    text memo(96);
+    memo << "clusterjobs refund of the protocol of researcher " << researcher;
+    pay_from_escrow(row, row.fundaccount, row.fund, memo);
+  }
 }
 
 void conntojobs(reader& r) {
@@ -189,9 +305,7 @@ void payout(reader& r) {
   check(unpaid_time > 0, "unpaid_time must be positive");
   check(uint64_t(unpaid_time) < max_time, "unpaid_time must be below 2^62 microseconds");
 
-  config_row config;
-  check(table<config_row>{self, self.value, "config"_n}.get("config"_n.value, config),
-        "the registry is not connected to a jobs contract (conntojobs)");
+  const config_row config = connected_jobs();
   const auto rows = protocols(owner);
   const int32_t it = rows.find(researcher.value);
   CJ_CHECK(it >= 0, unknown_protocol(owner, researcher));
@@ -206,10 +320,9 @@ void payout(reader& r) {
                   << contributor << " for researcher " << researcher);
   const uint64_t contributor_total = contributor_time.total_time;
 
-  // Only the jobs contract (its inline action) with the fund account's authority: a
+  // Only the jobs contract's inline action (jobs::payout checked the funder's authority): a
   // transaction signed by the jobs account's key cannot call payout directly.
   require_auth(config.jobs_contract.value);
-  require_auth(row.fundaccount.value);
   CJ_CHECK(get_sender() == config.jobs_contract.value,
            text() << "payout runs only as an inline action of " << config.jobs_contract);
 
@@ -228,13 +341,7 @@ void payout(reader& r) {
   text memo(128);
   memo << "clusterjobs " << (worker ? "worker" : "dispatcher") << " pay, researcher "
        << researcher;
-  writer data(8 + 8 + 16 + 5 + memo.size);
-  data.nm(row.fundaccount);
-  data.nm(contributor);
-  data.ast(quantity);
-  data.str(string{memo.data, memo.size});
-  const permission_level auths[1] = {{row.fundaccount, "active"_n}};
-  send_action(row.tokencontract, "transfer"_n, auths, 1, data);
+  pay_from_escrow(row, contributor, quantity, memo);
 }
 
 }  // namespace
@@ -242,8 +349,13 @@ void payout(reader& r) {
 extern "C" __attribute__((export_name("apply"))) void apply(uint64_t receiver, uint64_t code,
                                                              uint64_t action) {
   self = name{receiver};
-  // Only our own actions; notifications (e.g. of token transfers) are ignored.
-  if (code != receiver) return;
+  // Of notifications only token transfers (deposits) are handled; on_transfer checks that the
+  // token contract is the protocol's.
+  if (code != receiver) {
+    if (action != "transfer"_n.value) return;
+    reader r = action_reader();
+    return on_transfer(name{code}, r);
+  }
   reader r = action_reader();
   switch (action) {
     case "addprotocol"_n.value: return addprotocol(r);

@@ -73,11 +73,13 @@ def test_every_verb_on_the_chain(url: str, stack_dir: Path) -> None:
         "eosio.token", "transfer",
         {"from": "eosio", "to": funder, "quantity": "100.0000 JOB", "memo": "fund"},
         {"eosio": "active"})
-    contract_deploy.delegate_fund(url, funder, contract_deploy.Deployment(url))
-
     done = ok(run(stack_dir, "addprotocol", "cli test", owner, researcher,
                   f"/protocols/{researcher}", funder, "50.0000 JOB", "eosio.token", "0.5", "1",
                   "--json"))
+    # The fund goes into the registry's escrow (issue 13): a transfer whose memo is the
+    # researcher.
+    contract_deploy.deposit(url, funder, researcher, "50.0000 JOB",
+                            contract_deploy.Deployment(url))
     assert done["authorization"] == [f"{owner}@active", f"{funder}@active",
                                      f"{researcher}@active"]
     assert len(done["transaction_id"]) == 64 and done["block_num"] > 0

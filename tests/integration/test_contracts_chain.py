@@ -4,166 +4,38 @@ lifecycle, the authorization matrix, bad input, equal-length jobs."""
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import secrets
 import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import pytest
+from contracts_world import (
+    Chain,
+    World,
+    assertion,
+    deployment,
+    escrow,
+    fresh_name,
+    make_world,
+    open_protocol,
+    parties,
+    payout_args,
+    protocol_args,
+    units_text,
+)
 
 from actors.stack import devchain
 from contracts import build as contract_build
 from contracts import deploy as contract_deploy
 from contracts import pay, serialize
 
-# ------------------------------------------------------------------ helpers
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-# Equal transactions in the same second would share an id ("Duplicate transaction"); a
-# different expiration per push keeps every transaction distinct.
-_sequence = itertools.count()
-
-
-def fresh_name(prefix: str) -> str:
-    """A new account name: ``prefix`` plus random letters (12 characters at most)."""
-    return prefix + "".join(secrets.choice(_LETTERS) for _ in range(12 - len(prefix)))
-
-
-@dataclass
-class Chain:
-    """The stack's nodeos with the contracts deployed."""
-
-    url: str
-    jobs: str
-    registry: str
-    api: Any = field(repr=False)
-
-    def push(self, contract: str, action: str, args: dict | bytes,
-             auth: dict[str, str]) -> dict:
-        """Push one action; returns nodeos's answer (raises pyeoskit's ChainException)."""
-        return self.push_many([(contract, action, args, auth)])
-
-    def push_many(self, actions: Iterable[tuple[str, str, dict | bytes, dict[str, str]]]) -> dict:
-        """Push several actions in one transaction."""
-        batch = [[c, a, args, dict(auth)] for c, a, args, auth in actions]
-        return self.api.push_actions(batch, expiration=60 + next(_sequence) % 3000)
-
-    def error(self, contract: str, action: str, args: dict | bytes,
-              auth: dict[str, str]) -> str:
-        """Push an action that must fail; returns nodeos's one-line reason."""
-        try:
-            self.push(contract, action, args, auth)
-        except Exception as exc:  # pyeoskit's ChainException
-            return devchain.error_message(exc)
-        raise AssertionError(f"{contract}::{action} {args} with {auth} succeeded")
-
-    def rows(self, code: str, scope: str, table: str) -> list[dict]:
-        """Every row of a table (small test tables)."""
-        answer = devchain.rpc(self.url, "/v1/chain/get_table_rows",
-                              {"code": code, "scope": scope, "table": table, "json": True,
-                               "limit": 1000})
-        assert not answer["more"]
-        return list(answer["rows"])
-
-    def units(self, account: str) -> int:
-        """``account``'s JOB balance in the smallest unit (0.0001 JOB)."""
-        text = devchain.balance(self.url, account)
-        if not text:
-            return 0
-        return int(Decimal(text.split()[0]).scaleb(4))
-
-    def account(self, prefix: str) -> str:
-        name = fresh_name(prefix)
-        devchain.create_account(name)
-        return name
-
-    def fund(self, account: str, quantity: str) -> None:
-        self.push("eosio.token", "transfer",
-                  {"from": "eosio", "to": account, "quantity": quantity, "memo": "test fund"},
-                  {"eosio": "active"})
-
-    def delegate(self, funder: str) -> None:
-        contract_deploy.delegate_fund(
-            self.url, funder, contract_deploy.Deployment(self.url, self.jobs, self.registry))
-
-
-def assertion(message: str) -> str:
-    """nodeos's reason for a failed eosio_assert_message."""
-    return f"assertion failure with message: {message}"
-
-
-@dataclass
-class World:
-    """Fresh accounts for one test: a protocol's parties and its contributors."""
-
-    owner: str
-    researcher: str
-    funder: str
-    workers: list[str]
-    dispatchers: list[str]
-
-
-def make_world(chain: Chain, workers: int = 2, dispatchers: int = 2,
-               fund: str = "10000.0000 JOB", delegate: bool = True) -> World:
-    """Create the accounts; the funder holds ``fund`` and (optionally) delegated."""
-    world = World(chain.account("own"), chain.account("res"), chain.account("fun"),
-                  [chain.account("wrk") for _ in range(workers)],
-                  [chain.account("dsp") for _ in range(dispatchers)])
-    chain.fund(world.funder, fund)
-    if delegate:
-        chain.delegate(world.funder)
-    return world
-
-
-def protocol_args(world: World, fund: str = "1000.0000 JOB", dispatcher_rate: float = 0.125,
-                  worker_rate: float = 0.3, token: str = "eosio.token") -> dict:
-    return {"title": "test protocol", "owner": world.owner, "researcher": world.researcher,
-            "datadir": f"/protocols/{world.researcher}", "fundaccount": world.funder,
-            "fund": fund, "tokencontract": token, "dispatcher_pay_rate": dispatcher_rate,
-            "worker_pay_rate": worker_rate}
-
-
-def parties(world: World) -> dict[str, str]:
-    """addprotocol's signers: the owner, the fund account and the researcher."""
-    return {world.owner: "active", world.funder: "active", world.researcher: "active"}
-
-
-# ------------------------------------------------------------------ fixtures
-
-@pytest.fixture(scope="module")
-def chain(stack: dict) -> Chain:
-    url = str(stack["nodeos"])
-    contract_build.build()
-    contract_deploy.deploy(contract_deploy.Deployment(url))
-    return Chain(url, "jobs", "registry", devchain.connect(url))
-
-
-@pytest.fixture
-def world(chain: Chain) -> World:
-    """Fresh accounts with a protocol and one registered worker and dispatcher."""
-    w = make_world(chain)
-    chain.push(chain.registry, "addprotocol", protocol_args(w), parties(w))
-    chain.push_many([
-        (chain.jobs, "regworker", {"worker": w.workers[0], "researcher": w.researcher},
-         {chain.jobs: "active"}),
-        (chain.jobs, "regdisptch", {"dispatcher": w.dispatchers[0], "researcher": w.researcher},
-         {chain.jobs: "active"}),
-    ])
-    return w
-
 
 def _payout(chain: Chain, w: World, contributor: str, kind: str) -> dict:
-    return {"owner": w.owner, "funder": w.funder, "researcher": w.researcher,
-            "contributor": contributor, "type": kind}
+    return payout_args(w, contributor, kind)
 
 
 # ------------------------------------------------------------------ 1. build and deploy
@@ -181,15 +53,27 @@ def test_deploy_sets_code_abi_and_eosio_code(chain: Chain) -> None:
         assert devchain.code_hash(chain.url, name) == hashlib.sha256(wasm).hexdigest()
         abi = devchain.rpc(chain.url, "/v1/chain/get_abi", {"account_name": name})["abi"]
         assert abi["version"] == "eosio::abi/1.1"
+    for account in ("jobs", "registry"):
+        info = devchain.rpc(chain.url, "/v1/chain/get_account", {"account_name": account})
+        active = next(p for p in info["permissions"] if p["perm_name"] == "active")
+        assert [a["permission"] for a in active["required_auth"]["accounts"]] == [
+            {"actor": account, "permission": "eosio.code"}]
+    # The scheduler's permission: one key, linked to the three crediting actions only.
     info = devchain.rpc(chain.url, "/v1/chain/get_account", {"account_name": "jobs"})
-    active = next(p for p in info["permissions"] if p["perm_name"] == "active")
-    assert {"actor": "jobs", "permission": "eosio.code"} in [
-        a["permission"] for a in active["required_auth"]["accounts"]]
+    [pusher] = [p for p in info["permissions"] if p["perm_name"] == "pusher"]
+    assert pusher["parent"] == "active"
+    assert pusher["required_auth"]["keys"] == [{"key": devchain.DEV_PUBLIC_KEY, "weight": 1}]
+    assert sorted(link["action"] for link in pusher["linked_actions"]) == [
+        "newjob", "removejob", "updatedptch"]
+    assert {link["account"] for link in pusher["linked_actions"]} == {"jobs"}
     assert chain.rows("jobs", "jobs", "reg") == [{"registry_contract": "registry"}]
     assert chain.rows("registry", "registry", "config") == [{"jobs_contract": "jobs"}]
+    assert {"contract": "eosio.token"} in chain.rows("jobs", "jobs", "token")
     # A second deploy finds everything in place and changes nothing.
     again = contract_deploy.deploy(contract_deploy.Deployment(chain.url))
-    assert again["created"] == [] and again["code_set"] == [] and again["eosio_code"] is False
+    assert again["created"] == [] and again["code_set"] == []
+    assert not (again["eosio_code"] or again["registry_eosio_code"] or again["pusher"]
+                or again["token_allowed"])
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -236,6 +120,8 @@ def test_full_lifecycle(chain: Chain) -> None:
     w = make_world(chain, workers=1, dispatchers=1)
     worker, dispatcher = w.workers[0], w.dispatchers[0]
     funder_start = chain.units(w.funder)
+    registry_start = chain.units(chain.registry)
+    # The protocol starts with an empty escrow; the funder's deposit fills it.
     chain.push(chain.registry, "addprotocol", protocol_args(w, worker_rate=0.3,
                                                             dispatcher_rate=0.125),
                parties(w))
@@ -244,7 +130,15 @@ def test_full_lifecycle(chain: Chain) -> None:
     dispatcher_fixed = pay.rate_to_fixed(0.125, 4)
     assert row["worker_pay_rate"] == worker_fixed
     assert row["dispatcher_pay_rate"] == dispatcher_fixed
-    assert row["fund"] == "1000.0000 JOB" and row["fundaccount"] == w.funder
+    assert row["fund"] == "0.0000 JOB" and row["fundaccount"] == w.funder
+    assert int(row["max_task_time"]) == 7 * 24 * 3600 * 10**6  # the default
+    assert chain.row("registry", "registry", "researcher", w.researcher) == {
+        "researcher": w.researcher, "owner": w.owner, "max_task_time": row["max_task_time"]}
+    chain.push_many([chain.deposit_action(w.funder, w.researcher, "600.0000 JOB")])
+    chain.push_many([chain.deposit_action(w.funder, w.researcher, "400.0000 JOB")])
+    assert escrow(chain, w) == 10_000_000
+    assert chain.units(w.funder) == funder_start - 10_000_000
+    assert chain.units(chain.registry) == registry_start + 10_000_000
 
     chain.push(chain.jobs, "conntoreg", {"registry_contract": chain.registry},
                {chain.jobs: "active"})
@@ -273,7 +167,9 @@ def test_full_lifecycle(chain: Chain) -> None:
 
     chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
     assert chain.units(worker) == expect_w
-    assert chain.units(w.funder) == funder_start - expect_w
+    # Paid out of the escrow, not the funder's own balance.
+    assert chain.units(w.funder) == funder_start - 10_000_000
+    assert escrow(chain, w) == 10_000_000 - expect_w
     # unpaid_time resets, total_time stays.
     assert chain.rows("jobs", worker, "worker") == [
         {"researcher": w.researcher, "total_time": worker_total, "unpaid_time": 0}]
@@ -281,12 +177,10 @@ def test_full_lifecycle(chain: Chain) -> None:
     chain.push(chain.jobs, "payout", _payout(chain, w, dispatcher, "dispatcher"),
                {w.funder: "active"})
     assert chain.units(dispatcher) == expect_d
-    assert chain.units(w.funder) == funder_start - expect_w - expect_d
     assert chain.rows("jobs", dispatcher, "dispatcher") == [
         {"researcher": w.researcher, "total_time": dispatcher_total, "unpaid_time": 0}]
     [row] = chain.rows("registry", w.owner, "protocol")
-    fund_left = 10_000_000 - expect_w - expect_d
-    assert row["fund"] == f"{fund_left // 10_000}.{fund_left % 10_000:04d} JOB"
+    assert row["fund"] == units_text(10_000_000 - expect_w - expect_d)
 
     # A repeated payout with nothing unpaid fails and moves nothing.
     balances = (chain.units(worker), chain.units(w.funder))
@@ -295,21 +189,32 @@ def test_full_lifecycle(chain: Chain) -> None:
         f"nothing to pay: worker {worker} has no unpaid time for researcher {w.researcher}")
     assert (chain.units(worker), chain.units(w.funder)) == balances
 
-    # Unpaid time worth less than a unit is refused and kept ...
+    # Unpaid time worth less than a unit is settled without a transfer (so it never blocks
+    # delprotocol) ...
     chain.push(chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker,
                                       "time": 100}, {chain.jobs: "active"})
     assert pay.compute_pay(worker_total + 100, 100, worker_fixed) == 0
-    assert chain.error(chain.jobs, "payout", _payout(chain, w, worker, "worker"),
-                       {w.funder: "active"}) == assertion(
-        f"nothing to pay: the unpaid time of worker {worker} is worth less than one token unit")
-    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 100
-    # ... and paid with later time: the sum of payouts is the value of the whole time.
+    answer = chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"),
+                        {w.funder: "active"})
+    [trace] = answer["processed"]["action_traces"]
+    assert trace["console"] == ("nothing to transfer: the unpaid time is worth less than one "
+                                "unit")
+    assert chain.units(worker) == expect_w
+    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 0
+    # ... and its fraction is paid with later time: the sum of payouts is the value of the
+    # whole time.
     chain.push(chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker,
                                       "time": 5_000_000}, {chain.jobs: "active"})
     chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
-    assert chain.units(worker) == pay.time_value(worker_total + 5_000_100, worker_fixed)
+    paid_w = pay.time_value(worker_total + 5_000_100, worker_fixed)
+    assert chain.units(worker) == paid_w
     assert chain.rows("jobs", worker, "worker") == [
         {"researcher": w.researcher, "total_time": worker_total + 5_000_100, "unpaid_time": 0}]
+    # delprotocol returns what the escrow has left to the fund account.
+    chain.push(chain.registry, "delprotocol", {"owner": w.owner, "researcher": w.researcher},
+               {w.owner: "active"})
+    assert chain.units(w.funder) == funder_start - paid_w - expect_d
+    assert chain.units(chain.registry) == registry_start
 
 
 # ------------------------------------------------------------------ 3. authorization matrix
@@ -320,6 +225,7 @@ def test_authorization_matrix(chain: Chain, world: World) -> None:
     spare_worker, spare_dispatcher = chain.account("wrk"), chain.account("dsp")
     others = [w.owner, w.researcher, w.funder, w.workers[0], w.dispatchers[0], registry]
     worker, dispatcher = w.workers[0], w.dispatchers[0]
+    token = chain.account("tok")  # any account can be allowed as a token contract
     cases: list[tuple[str, str, dict, dict[str, str], list[dict[str, str]], str]] = [
         (jobs, "conntoreg", {"registry_contract": registry}, {jobs: "active"},
          [{a: "active"} for a in others], "missing authority of jobs"),
@@ -331,15 +237,23 @@ def test_authorization_matrix(chain: Chain, world: World) -> None:
          {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
         (jobs, "deldisptch", {"dispatcher": spare_dispatcher, "researcher": w.researcher},
          {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        # The scheduler's jobs@pusher suffices for the three crediting actions.
         (jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": 9_000_000},
-         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+         {jobs: "pusher"}, [{a: "active"} for a in others], "missing authority of jobs"),
         (jobs, "removejob", {"researcher": w.researcher, "worker": worker, "time": 9_000_000},
-         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+         {jobs: "pusher"}, [{a: "active"} for a in others], "missing authority of jobs"),
         (jobs, "updatedptch", {"researcher": w.researcher, "dispatcher": dispatcher,
                                "time": 9_000_000},
-         {jobs: "active"}, [{a: "active"} for a in others], "missing authority of jobs"),
+         {jobs: "pusher"}, [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "allowtoken", {"tokencontract": token}, {jobs: "active"},
+         [{a: "active"} for a in others], "missing authority of jobs"),
+        (jobs, "denytoken", {"tokencontract": token}, {jobs: "active"},
+         [{a: "active"} for a in others], "missing authority of jobs"),
         (jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"},
          [{a: "active"} for a in (jobs, w.owner, w.researcher, worker, registry)],
+         f"missing authority of {w.funder}"),
+        (jobs, "payout", _payout(chain, w, dispatcher, "dispatcher"), {w.funder: "active"},
+         [{a: "active"} for a in (jobs, w.owner, w.researcher, dispatcher, registry)],
          f"missing authority of {w.funder}"),
         (registry, "conntojobs", {"jobs_contract": jobs}, {registry: "active"},
          [{a: "active"} for a in (jobs, *others[:-1])], "missing authority of registry"),
@@ -351,6 +265,11 @@ def test_authorization_matrix(chain: Chain, world: World) -> None:
     for contract, action, args, right, wrongs, message in cases:
         for wrong in wrongs:
             assert chain.error(contract, action, args, wrong) == message, (action, wrong)
+        if contract == jobs and right == {jobs: "active"}:
+            # jobs@pusher is linked to newjob, updatedptch and removejob only.
+            assert chain.error(contract, action, args, {jobs: "pusher"}) == (
+                'action declares irrelevant authority \'{"actor":"jobs","permission":"pusher"}\'; '
+                'minimum authority is {"actor":"jobs","permission":"active"}'), action
         chain.push(contract, action, args, right)
 
     # addprotocol needs the owner, the fund account and the researcher.
@@ -369,35 +288,36 @@ def test_registry_payout_only_inline_from_jobs(chain: Chain, world: World) -> No
     w = world
     args = {"owner": w.owner, "researcher": w.researcher, "worker": w.workers[0],
             "unpaid_time": {"_count": 10_000_000}, "type": "worker"}
-    # Even with both signatures a direct push is refused: only jobs' inline action may pay.
-    assert chain.error(chain.registry, "payout", args,
-                       {chain.jobs: "active", w.funder: "active"}) == assertion(
+    # Even signed by the jobs account a direct push is refused: only jobs' inline action pays.
+    assert chain.error(chain.registry, "payout", args, {chain.jobs: "active"}) == assertion(
         "payout runs only as an inline action of jobs")
-    assert chain.error(chain.registry, "payout", args, {w.funder: "active"}) == (
-        "missing authority of jobs")
-    assert chain.error(chain.registry, "payout", args, {chain.jobs: "active"}) == (
-        f"missing authority of {w.funder}")
+    for other in (w.funder, w.owner, chain.registry):
+        assert chain.error(chain.registry, "payout", args, {other: "active"}) == (
+            "missing authority of jobs")
     assert chain.units(w.workers[0]) == 0
 
 
-def test_payout_needs_the_funders_delegation(chain: Chain) -> None:
-    w = make_world(chain, workers=1, dispatchers=0, delegate=False)
-    chain.push(chain.registry, "addprotocol", protocol_args(w), parties(w))
+def test_payout_needs_no_delegation_of_the_funders_active(chain: Chain) -> None:
+    """Escrow: the fund account's active holds only its own key (no contract's eosio.code);
+    its signature on jobs::payout is the consent, the tokens come from the registry."""
+    w = make_world(chain, workers=1, dispatchers=0)
+    open_protocol(chain, w)
     chain.push_many([
         (chain.jobs, "regworker", {"worker": w.workers[0], "researcher": w.researcher},
          {chain.jobs: "active"}),
         (chain.jobs, "newjob", {"researcher": w.researcher, "worker": w.workers[0],
                                 "time": 10_000_000}, {chain.jobs: "active"}),
     ])
-    reason = chain.error(chain.jobs, "payout", _payout(chain, w, w.workers[0], "worker"),
-                         {w.funder: "active"})
-    assert reason.startswith("transaction declares authority") and w.funder in reason
-    assert "jobs" in reason and "eosio.code" in reason
-    chain.delegate(w.funder)
+    info = devchain.rpc(chain.url, "/v1/chain/get_account", {"account_name": w.funder})
+    assert {p["perm_name"]: p["required_auth"]["accounts"] for p in info["permissions"]} == {
+        "owner": [], "active": []}
+    funder_before = chain.units(w.funder)
     chain.push(chain.jobs, "payout", _payout(chain, w, w.workers[0], "worker"),
                {w.funder: "active"})
     assert chain.units(w.workers[0]) == pay.compute_pay(10_000_000, 10_000_000,
-                                                        pay.rate_to_fixed(0.3, 4))
+                                                        pay.rate_to_fixed(0.3, 4)) == 30_000
+    assert chain.units(w.funder) == funder_before
+    assert escrow(chain, w) == 10_000_000 - 30_000
 
 
 # ------------------------------------------------------------------ 4. bad input
@@ -410,18 +330,29 @@ def _snapshot(chain: Chain, w: World) -> dict:
         tables += [("jobs", account, "worker"), ("jobs", account, "job")]
     for account in w.dispatchers:
         tables.append(("jobs", account, "dispatcher"))
-    state = {t: chain.rows(*t) for t in tables}
-    state["balances"] = [chain.units(a) for a in (w.funder, *w.workers, *w.dispatchers)]
+    state: dict = {t: chain.rows(*t) for t in tables}
+    state["researcher"] = chain.row("registry", "registry", "researcher", w.researcher)
+    state["owed"] = chain.row("jobs", "jobs", "owed", w.researcher)
+    state["tokens"] = chain.rows("jobs", "jobs", "token")
+    state["balances"] = [chain.units(a)
+                         for a in (w.funder, *w.workers, *w.dispatchers, chain.registry)]
     return state
 
 
-def test_bad_input_is_rejected_without_table_change(chain: Chain, world: World) -> None:
-    w = world
+def test_bad_input_is_rejected_without_table_change(chain: Chain) -> None:
+    w = make_world(chain)
     jobs, registry = chain.jobs, chain.registry
+    open_protocol(chain, w, max_task_time=(1 << 62) - 1)
     worker, dispatcher = w.workers[0], w.dispatchers[0]
+    chain.push_many([
+        (jobs, "regworker", {"worker": worker, "researcher": w.researcher}, {jobs: "active"}),
+        (jobs, "regdisptch", {"dispatcher": dispatcher, "researcher": w.researcher},
+         {jobs: "active"}),
+    ])
     unregistered_worker, unregistered_dispatcher = w.workers[1], w.dispatchers[1]
     stranger = chain.account("own")
     ghost = fresh_name("nox")  # never created
+    not_a_token = chain.account("tok")
     big = (1 << 62) - 1_000
     chain.push(jobs, "newjob", {"researcher": w.researcher, "worker": worker, "time": big},
                {jobs: "active"})
@@ -464,6 +395,31 @@ def test_bad_input_is_rejected_without_table_change(chain: Chain, world: World) 
          f"dispatcher {dispatcher} is already registered for researcher {w.researcher}"),
         (registry, "addprotocol", protocol_args(w), both,
          f"owner {w.owner} already has a protocol for researcher {w.researcher}"),
+        # one protocol per researcher
+        (registry, "addprotocol", {**protocol_args(w), "owner": stranger}, both,
+         f"researcher {w.researcher} already has a protocol (owner {w.owner})"),
+        # the escrow stays while time is owed
+        (registry, "delprotocol", {"owner": w.owner, "researcher": w.researcher},
+         {w.owner: "active"},
+         f"the protocol of researcher {w.researcher} still owes unpaid time to contributors "
+         "(1 rows); pay them out first"),
+        # token contracts the jobs operator allows
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "tokencontract": not_a_token}, both,
+         f"token contract {not_a_token} is not allowed by jobs (allowtoken)"),
+        (jobs, "allowtoken", {"tokencontract": "eosio.token"}, J,
+         "token contract eosio.token is already allowed"),
+        (jobs, "allowtoken", {"tokencontract": ghost}, J,
+         f"tokencontract account {ghost} does not exist"),
+        (jobs, "denytoken", {"tokencontract": not_a_token}, J,
+         f"token contract {not_a_token} is not allowed"),
+        # maximum task time
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "max_task_time": 0}, both,
+         "max_task_time must be 1 to 2^62-1 microseconds"),
+        (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
+                                   "max_task_time": 1 << 62}, both,
+         "max_task_time must be 1 to 2^62-1 microseconds"),
         # unpaid time is never dropped
         (jobs, "delworker", {"worker": worker, "researcher": w.researcher}, J,
          f"worker {worker} has unpaid time for researcher {w.researcher}; pay it out first"),
@@ -500,9 +456,9 @@ def test_bad_input_is_rejected_without_table_change(chain: Chain, world: World) 
                                    "fund": "0.0000 JOB"}, both, "fund must be positive"),
         # insufficient fund
         (registry, "addprotocol", {**protocol_args(w), "researcher": stranger,
-                                   "fund": "10000.0001 JOB"}, both,
-         f"insufficient fund: {w.funder} holds 10000.0000 JOB, the protocol needs "
-         "10000.0001 JOB"),
+                                   "fund": "9000.0001 JOB"}, both,
+         f"insufficient fund: {w.funder} holds 9000.0000 JOB, the protocol needs "
+         "9000.0001 JOB"),
         # strings
         (registry, "addprotocol", {**protocol_args(w), "researcher": stranger, "title": ""},
          both, "title must be 1 to 256 bytes"),
@@ -554,9 +510,7 @@ def test_bad_input_is_rejected_without_table_change(chain: Chain, world: World) 
 
 def test_payout_beyond_the_protocol_fund_is_refused(chain: Chain) -> None:
     w = make_world(chain, workers=1, dispatchers=0)
-    chain.push(chain.registry, "addprotocol", protocol_args(w, fund="1.0000 JOB",
-                                                            worker_rate=1.0),
-               parties(w))
+    open_protocol(chain, w, fund="1.0000 JOB", worker_rate=1.0)
     worker = w.workers[0]
     chain.push_many([
         (chain.jobs, "regworker", {"worker": worker, "researcher": w.researcher},
@@ -590,7 +544,8 @@ def test_equal_length_jobs_do_not_collide_and_removejob_by_time(chain: Chain,
                                                                 world: World) -> None:
     w = world
     worker = w.workers[0]
-    other = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB", delegate=False)
+    other = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB")
+    open_protocol(chain, other, fund="1.0000 JOB")
     J = {chain.jobs: "active"}
     chain.push(chain.jobs, "regworker", {"worker": worker, "researcher": other.researcher}, J)
 
@@ -633,29 +588,37 @@ def test_equal_length_jobs_do_not_collide_and_removejob_by_time(chain: Chain,
 
 def test_payout_through_a_permission_linked_to_the_schedulers_key(chain: Chain,
                                                                    world: World) -> None:
-    """The deployment the scheduler uses: the funder links a permission holding only the
-    scheduler's key to jobs::payout; that key can pay out and cannot move the fund itself."""
+    """The deployment the scheduler uses (`contracts delegate`): the funder's permission cjpay
+    holds only the scheduler's key and is linked to jobs::payout; that key can pay out what is
+    owed and cannot move the funder's tokens, deposit, or delete the protocol."""
     from pyeoskit import eosapi, wallet
 
     w = world
     key = eosapi.create_key()
-    chain.push("eosio", "updateauth", {
-        "account": w.funder, "permission": "jobpay", "parent": "active",
-        "auth": {"threshold": 1, "keys": [{"key": key["public"], "weight": 1}],
-                 "accounts": [], "waits": []}}, {w.funder: "active"})
-    chain.push("eosio", "linkauth", {"account": w.funder, "code": chain.jobs, "type": "payout",
-                                     "requirement": "jobpay"}, {w.funder: "active"})
+    assert contract_deploy.delegate_fund(chain.url, w.funder, deployment(chain),
+                                         key=key["public"]) is True
+    assert contract_deploy.delegate_fund(chain.url, w.funder, deployment(chain),
+                                         key=key["public"]) is False  # idempotent
     wallet.import_key("clusterjobs-test", key["private"])
     chain.push(chain.jobs, "newjob", {"researcher": w.researcher, "worker": w.workers[0],
-                                      "time": 4_000_000}, {chain.jobs: "active"})
+                                      "time": 4_000_000}, {chain.jobs: "pusher"})
     chain.push(chain.jobs, "payout", _payout(chain, w, w.workers[0], "worker"),
-               {w.funder: "jobpay"})
+               {w.funder: "cjpay"})
     assert chain.units(w.workers[0]) == pay.compute_pay(4_000_000, 4_000_000,
                                                         pay.rate_to_fixed(0.3, 4))
-    reason = chain.error("eosio.token", "transfer",
-                         {"from": w.funder, "to": w.owner, "quantity": "1.0000 JOB",
-                          "memo": ""}, {w.funder: "jobpay"})
-    assert reason.startswith("action declares irrelevant authority"), reason
+    irrelevant = (f"action declares irrelevant authority '{{\"actor\":\"{w.funder}\","
+                  f"\"permission\":\"cjpay\"}}'; minimum authority is "
+                  f"{{\"actor\":\"{w.funder}\",\"permission\":\"active\"}}")
+    for contract, action, args in (
+            ("eosio.token", "transfer", {"from": w.funder, "to": w.owner,
+                                         "quantity": "1.0000 JOB", "memo": ""}),
+            ("eosio.token", "transfer", {"from": w.funder, "to": chain.registry,
+                                         "quantity": "1.0000 JOB", "memo": w.researcher}),
+            ("eosio", "linkauth", {"account": w.funder, "code": "eosio.token",
+                                   "type": "transfer", "requirement": "cjpay"})):
+        prefix = "link " if action == "linkauth" else ""  # nodeos's wording for linkauth
+        assert chain.error(contract, action, args, {w.funder: "cjpay"}) == (
+            prefix + irrelevant), action
 
 
 # ------------------------------------------------------------------ 6. review: attacks, limits
@@ -714,40 +677,26 @@ def test_a_small_payout_after_a_large_total_is_not_stuck(chain: Chain) -> None:
     refuses the row)."""
     w = make_world(chain, workers=1, dispatchers=0)
     worker = w.workers[0]
-    chain.push_many([
-        (chain.registry, "addprotocol", protocol_args(w, worker_rate=1e-9), parties(w)),
-        (chain.jobs, "regworker", {"worker": worker, "researcher": w.researcher},
-         {chain.jobs: "active"}),
-    ])
     history = 50_000_000_000_000_000  # < 2^62 us
+    open_protocol(chain, w, worker_rate=1e-9, max_task_time=history)
+    chain.push(chain.jobs, "regworker", {"worker": worker, "researcher": w.researcher},
+               {chain.jobs: "active"})
     _credit_worker(chain, w, history)
     chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
     paid = chain.units(worker)
     assert paid == pay.time_value(history, pay.rate_to_fixed(1e-9, 4)) > 0
-    # The owner re-prices the protocol: 10,000 JOB per second. Time credited while there is
-    # no protocol stays unpaid (payout refused) and is paid at the new rate.
+    # The owner re-prices the protocol (everything paid, so delprotocol is allowed): 10,000
+    # JOB per second. No time is credited while there is no protocol.
     chain.push(chain.registry, "delprotocol", {"owner": w.owner, "researcher": w.researcher},
                {w.owner: "active"})
+    assert chain.error(chain.jobs, "newjob", {"researcher": w.researcher, "worker": worker,
+                                              "time": 1_000}, {chain.jobs: "active"}) == (
+        assertion(f"researcher {w.researcher} has no protocol"))
+    open_protocol(chain, w, worker_rate=10_000.0)
     _credit_worker(chain, w, 1_000)  # 1 ms = 10.0000 JOB
-    assert chain.error(chain.jobs, "payout", _payout(chain, w, worker, "worker"),
-                       {w.funder: "active"}) == assertion(
-        f"unknown protocol: owner {w.owner} has no protocol for researcher {w.researcher}")
-    assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 1_000
-    chain.push(chain.registry, "addprotocol", protocol_args(w, worker_rate=10_000.0), parties(w))
     chain.push(chain.jobs, "payout", _payout(chain, w, worker, "worker"), {w.funder: "active"})
     assert chain.units(worker) - paid == 100_000
     assert chain.rows("jobs", worker, "worker")[0]["unpaid_time"] == 0
-
-
-@pytest.fixture(scope="module")
-def fake_token(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A test-only contract (contracts/testing/faketoken) that stores any eosio.token-shaped
-    rows and sends actions named like ours on as notifications."""
-    artifact = contract_build.build_one("faketoken", "testing/faketoken",
-                                        tmp_path_factory.mktemp("faketoken"))
-    account = chain.account("fake")
-    devchain.deploy_contract(account, artifact.wasm, artifact.abi)
-    return account
 
 
 def _set_fake_row(chain: Chain, fake: str, scope: int, table: str, key: int,
@@ -761,7 +710,7 @@ def test_a_fake_tokens_balance_row_with_another_symbol_is_refused(chain: Chain,
     """A token contract the registry cannot trust may hold an `accounts` row whose symbol is
     not the token's (here precision 200): it must be refused with a clear message, and never
     reach the asset printer (whose digit buffer holds 18 digits)."""
-    w = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB", delegate=False)
+    w = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB")
     code = serialize.symbol_value(0, "JOB") >> 8
     stat = (serialize.pack_asset("1000.0000 JOB") + serialize.pack_asset("1000.0000 JOB")
             + serialize.pack_name(fake_token))
@@ -769,16 +718,27 @@ def test_a_fake_tokens_balance_row_with_another_symbol_is_refused(chain: Chain,
     balance = struct.pack("<qQ", 5, serialize.symbol_value(200, "JOB"))
     _set_fake_row(chain, fake_token, serialize.name_value(w.funder), "accounts", code, balance)
     args = protocol_args(w, fund="1.0000 JOB", token=fake_token)
+    # Refused first because the jobs operator does not allow this token contract ...
     assert chain.error(chain.registry, "addprotocol", args, parties(w)) == assertion(
-        f"the balance of {w.funder} on {fake_token} has symbol 200,JOB, not the token's 4,JOB")
+        f"token contract {fake_token} is not allowed by jobs (allowtoken)")
+    # ... and, were it allowed, for its malformed row.
+    chain.push(chain.jobs, "allowtoken", {"tokencontract": fake_token}, {chain.jobs: "active"})
+    try:
+        assert chain.error(chain.registry, "addprotocol", args, parties(w)) == assertion(
+            f"the balance of {w.funder} on {fake_token} has symbol 200,JOB, not the token's "
+            "4,JOB")
+    finally:
+        chain.push(chain.jobs, "denytoken", {"tokencontract": fake_token},
+                   {chain.jobs: "active"})
     assert chain.rows("registry", w.owner, "protocol") == []
 
 
 def test_notifications_do_not_run_our_actions(chain: Chain, world: World,
                                               fake_token: str) -> None:
     """A contract may notify ours with an action named like theirs (here `payout` carrying
-    registry::payout's data): both contracts ignore notifications, so nothing runs (a
-    handled one would abort the sender's transaction or, worse, act on forged data)."""
+    registry::payout's data): both contracts ignore such notifications, so nothing runs (a
+    handled one would abort the sender's transaction or, worse, act on forged data). The
+    registry handles token transfers only: a deposit from the protocol's token contract."""
     w = world
     _credit_worker(chain, w, 10_000_000)
     forged = (serialize.pack_name(w.owner) + serialize.pack_name(w.researcher)
@@ -788,10 +748,19 @@ def test_notifications_do_not_run_our_actions(chain: Chain, world: World,
     for target in (chain.registry, chain.jobs):
         chain.push(fake_token, "payout", serialize.pack_name(target) + forged,
                    {fake_token: "active"})
+    # A look-alike transfer to the registry (a fake deposit) is refused, escrow unchanged.
+    fake_deposit = {"from": w.funder, "to": chain.registry, "quantity": "500.0000 JOB",
+                    "memo": w.researcher}
+    assert chain.error(fake_token, "transfer", fake_deposit, {w.funder: "active"}) == (
+        assertion(f"the protocol of researcher {w.researcher} is funded on eosio.token, not "
+                  f"on {fake_token}"))
     assert _snapshot(chain, w) == before
-    # Real token notifications (transfers to the contracts' accounts) are ignored too.
-    for target in (chain.registry, chain.jobs):
-        chain.fund(target, "0.0001 JOB")
+    # Real transfers to the jobs account are ignored; to the registry only deposits pass.
+    chain.fund(chain.jobs, "0.0001 JOB")
+    assert chain.error("eosio.token", "transfer",
+                       {"from": "eosio", "to": chain.registry, "quantity": "0.0001 JOB",
+                        "memo": "test fund"}, {"eosio": "active"}) == assertion(
+        "a deposit's memo must be the researcher of a protocol (an account name)")
 
 
 def test_one_worker_for_two_researchers_and_registered_again(chain: Chain) -> None:
@@ -803,9 +772,9 @@ def test_one_worker_for_two_researchers_and_registered_again(chain: Chain) -> No
     worker = a.workers[0]
     b.workers = [worker]
     J = {chain.jobs: "active"}
+    open_protocol(chain, a, worker_rate=0.3)
+    open_protocol(chain, b, worker_rate=2.0)
     chain.push_many([
-        (chain.registry, "addprotocol", protocol_args(a, worker_rate=0.3), parties(a)),
-        (chain.registry, "addprotocol", protocol_args(b, worker_rate=2.0), parties(b)),
         (chain.jobs, "regworker", {"worker": worker, "researcher": a.researcher}, J),
         (chain.jobs, "regworker", {"worker": worker, "researcher": b.researcher}, J),
         (chain.jobs, "newjob", {"researcher": a.researcher, "worker": worker,
@@ -843,7 +812,8 @@ def test_removejob_past_many_equal_length_jobs_grows_memory(chain: Chain, world:
     page leaves after the stack and data (the allocator must grow memory in a success path)."""
     w = world
     worker = w.workers[0]
-    other = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB", delegate=False)
+    other = make_world(chain, workers=0, dispatchers=0, fund="1.0000 JOB")
+    open_protocol(chain, other, fund="1.0000 JOB")
     J = {chain.jobs: "active"}
     chain.push(chain.jobs, "regworker", {"worker": worker, "researcher": other.researcher}, J)
     crowd = 2_200
@@ -864,7 +834,7 @@ def test_removejob_past_many_equal_length_jobs_grows_memory(chain: Chain, world:
 def test_rate_edge_values_that_are_accepted(chain: Chain) -> None:
     """-0.0 is a zero rate (IEEE -0.0 >= 0); the largest rate, 1,000,000 tokens/s, is stored
     exactly (10^16 for 4,JOB); a rate that converts to one fixed-point unit is the smallest."""
-    w = make_world(chain, workers=0, dispatchers=0, delegate=False)
+    w = make_world(chain, workers=0, dispatchers=0)
     packed = serialize.addprotocol("edges", w.owner, w.researcher, "/p/edges", w.funder,
                                    "1.0000 JOB", "eosio.token",
                                    serialize.pack_f32_bits(0x80000000),  # -0.0
@@ -967,7 +937,10 @@ def test_identities_older_than_the_window_are_pruned(chain: Chain, tmp_path: Pat
     target = contract_deploy.Deployment(chain.url, fresh_name("jobs"), fresh_name("regy"))
     contract_deploy.deploy(target, build_dir=tmp_path)
     jobs = target.jobs
-    researcher, worker = chain.account("res"), chain.account("wrk")
+    own = Chain(chain.url, target.jobs, target.registry, chain.api)
+    w = make_world(own, workers=1, dispatchers=0)
+    open_protocol(own, w)
+    researcher, worker = w.researcher, w.workers[0]
     J = {jobs: "active"}
     chain.push(jobs, "regworker", {"worker": worker, "researcher": researcher}, J)
 

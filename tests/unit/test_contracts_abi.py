@@ -63,8 +63,10 @@ def test_action_arguments_are_read_in_the_abis_order(contract: str) -> None:
 
 @pytest.mark.parametrize("contract,tables", [
     ("jobs", {"worker": "contributor_row", "dispatcher": "contributor_row", "job": "job_row",
-              "reg": "reg_row", "credit": "credit_row"}),
-    ("registry", {"protocol": "protocol_row", "config": "config_row"}),
+              "reg": "reg_row", "credit": "credit_row", "owed": "owed_row",
+              "token": "token_row"}),
+    ("registry", {"protocol": "protocol_row", "config": "config_row",
+                  "researcher": "researcher_row"}),
 ])
 def test_rows_are_read_in_the_abis_order(contract: str, tables: dict[str, str]) -> None:
     source = _sources(contract)
@@ -79,10 +81,14 @@ def test_rows_are_read_in_the_abis_order(contract: str, tables: dict[str, str]) 
 def test_seed_interface_names_are_kept() -> None:
     jobs = {a["name"] for a in _abi("jobs")["actions"]}
     assert jobs == {"conntoreg", "regworker", "delworker", "regdisptch", "deldisptch", "newjob",
-                    "removejob", "updatedptch", "payout"}
+                    "removejob", "updatedptch", "payout", "allowtoken", "denytoken"}
+    # The seed's nine arguments, then the optional max_task_time (a binary extension).
     assert _abi_types(_abi("registry"), "addprotocol") == [
-        "string", "name", "name", "string", "name", "asset", "name", "float32", "float32"]
-    assert [f["name"] for f in _abi("registry")["structs"][1]["fields"]][-2:] == [
+        "string", "name", "name", "string", "name", "asset", "name", "float32", "float32",
+        "uint64"]
+    [add] = [s for s in _abi("registry")["structs"] if s["name"] == "addprotocol"]
+    assert add["fields"][-1] == {"name": "max_task_time", "type": "uint64$"}
+    assert [f["name"] for f in _abi("registry")["structs"][1]["fields"]][-3:-1] == [
         "dispatcher_pay_rate", "worker_pay_rate"]
 
 

@@ -100,9 +100,12 @@ struct protocol_row {
   name tokencontract;
   uint64_t worker_pay_rate = 0;      // fixed point, see rate_to_fixed
   uint64_t dispatcher_pay_rate = 0;  // fixed point, see rate_to_fixed
+  uint64_t max_task_time = 0;        // microseconds: the largest credit of one task
 
   uint64_t primary_key() const { return researcher.value; }
-  uint32_t packed_size() const { return 5 + title.size + 8 + 5 + datadir.size + 8 + 16 + 8 + 16; }
+  uint32_t packed_size() const {
+    return 5 + title.size + 8 + 5 + datadir.size + 8 + 16 + 8 + 16 + 8;
+  }
   void read(reader& r) {
     title = r.str();
     researcher = r.nm();
@@ -112,6 +115,7 @@ struct protocol_row {
     tokencontract = r.nm();
     worker_pay_rate = r.u64();
     dispatcher_pay_rate = r.u64();
+    max_task_time = r.u64();
   }
   void write(writer& w) const {
     w.str(title);
@@ -122,8 +126,64 @@ struct protocol_row {
     w.nm(tokencontract);
     w.u64(worker_pay_rate);
     w.u64(dispatcher_pay_rate);
+    w.u64(max_task_time);
   }
 };
+
+// registry's `researcher` table: scope = the registry, primary key = researcher. A researcher
+// has at most one protocol; the jobs contract reads this row on every credit (which protocol
+// the time is earned under, and its maximum task time).
+struct researcher_row {
+  static constexpr bool has_secondary = false;
+  name researcher;
+  name owner;
+  uint64_t max_task_time = 0;
+  uint64_t primary_key() const { return researcher.value; }
+  uint32_t packed_size() const { return 24; }
+  void read(reader& r) {
+    researcher = r.nm();
+    owner = r.nm();
+    max_task_time = r.u64();
+  }
+  void write(writer& w) const {
+    w.nm(researcher);
+    w.nm(owner);
+    w.u64(max_task_time);
+  }
+};
+
+// The jobs contract's `owed` table: scope = the jobs contract, primary key = researcher; how
+// many worker and dispatcher rows of that researcher hold unpaid time. The registry refuses
+// delprotocol while it is not zero (the escrow must stay until the time is paid).
+struct owed_row {
+  static constexpr bool has_secondary = false;
+  name researcher;
+  uint64_t rows = 0;
+  uint64_t primary_key() const { return researcher.value; }
+  uint32_t packed_size() const { return 16; }
+  void read(reader& r) {
+    researcher = r.nm();
+    rows = r.u64();
+  }
+  void write(writer& w) const {
+    w.nm(researcher);
+    w.u64(rows);
+  }
+};
+
+// The jobs contract's `token` table: scope = the jobs contract, primary key = the token
+// contract's account. Only these token contracts may fund a protocol (allowtoken/denytoken).
+struct token_row {
+  static constexpr bool has_secondary = false;
+  name contract;
+  uint64_t primary_key() const { return contract.value; }
+  uint32_t packed_size() const { return 8; }
+  void read(reader& r) { contract = r.nm(); }
+  void write(writer& w) const { w.nm(contract); }
+};
+
+// The default maximum task time of a protocol (addprotocol's optional last argument): 7 days.
+constexpr uint64_t default_max_task_time = 7ull * 24 * 3600 * 1000000;
 
 // eosio.token's `stat` table: scope = symbol code, primary key = symbol code.
 struct token_stat_row {

@@ -45,6 +45,13 @@ void notify(reader& r) {
   require_recipient(account.value);
 }
 
+// transfer(from, to, quantity, memo): notifies `to` and moves nothing.
+void notify_to(reader& r) {
+  r.nm();
+  const name to = r.nm();
+  require_recipient(to.value);
+}
+
 }  // namespace
 
 extern "C" __attribute__((export_name("apply"))) void apply(uint64_t receiver, uint64_t code,
@@ -55,7 +62,8 @@ extern "C" __attribute__((export_name("apply"))) void apply(uint64_t receiver, u
     case "setrow"_n.value: return setrow(name{receiver}, r);
     // Actions named like the registry's and the jobs contract's, sent on as notifications.
     case "payout"_n.value: return notify(r);
-    case "transfer"_n.value: return;  // moves nothing
+    // A look-alike transfer: moves nothing, but notifies `to` as eosio.token would.
+    case "transfer"_n.value: return notify_to(r);
     default: check(false, "unknown action");
   }
 }
