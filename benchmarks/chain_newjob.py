@@ -40,10 +40,20 @@ def run(url: str) -> None:
     contract_deploy.deploy(contract_deploy.Deployment(url))
     api = devchain.connect(url)
     researcher, worker = _fresh("bres"), _fresh("bwrk")
-    devchain.create_account(researcher)
-    devchain.create_account(worker)
-    api.push_action("jobs", "regworker", {"worker": worker, "researcher": researcher},
-                    {"jobs": "active"})
+    owner, funder = _fresh("bown"), _fresh("bfun")
+    for account in (researcher, worker, owner, funder):
+        devchain.create_account(account)
+    # A credit needs the researcher's protocol (its maximum task time is checked).
+    api.push_actions([
+        ["eosio.token", "transfer", {"from": "eosio", "to": funder, "quantity": "1.0000 JOB",
+                                     "memo": "benchmark"}, {"eosio": "active"}],
+        ["registry", "addprotocol", {
+            "title": "benchmark", "owner": owner, "researcher": researcher,
+            "datadir": f"/protocols/{researcher}", "fundaccount": funder,
+            "fund": "1.0000 JOB", "tokencontract": "eosio.token", "dispatcher_pay_rate": 0.0,
+            "worker_pay_rate": 0.0}, {owner: "active", funder: "active", researcher: "active"}],
+        ["jobs", "regworker", {"worker": worker, "researcher": researcher}, {"jobs": "active"}],
+    ])
     seq = itertools.count(1)
     print(f"{'form':>9} {'per tx':>6} {'txs':>5} {'actions/s':>10} {'tx/s':>8} "
           f"{'cpu us/tx':>10} {'cpu us/action':>14}")
@@ -52,8 +62,9 @@ def run(url: str) -> None:
             cpu: list[int] = []
             start = time.perf_counter()
             for _ in range(txs):
+                # Through jobs@pusher, the scheduler's permission.
                 actions = [["jobs", "newjob", _args(form, researcher, worker, next(seq)),
-                            {"jobs": "active"}] for _ in range(per_tx)]
+                            {"jobs": "pusher"}] for _ in range(per_tx)]
                 result = api.push_actions(actions, expiration=60 + next(seq) % 3000)
                 cpu.append(int(result["processed"]["receipt"]["cpu_usage_us"]))
             elapsed = time.perf_counter() - start

@@ -2,8 +2,9 @@
 ``--no-sample``), so that submitting and running jobs works on a fresh stack with no extra step.
 
 On the chain: the jobs and registry contracts (deployed and connected), researcher ``alice``,
-protocol owner ``aliceowner``, fund account ``alicefund`` holding test tokens with the
-contracts' delegation, the protocol (datadir ``/protocols/alice``), every agent's
+protocol owner ``aliceowner``, fund account ``alicefund`` holding test tokens, its permission
+``cjpay`` linked to ``jobs::payout`` (the scheduler's payout key: the dev key), the protocol
+(datadir ``/protocols/alice``) with its fund deposited into the registry's escrow, every agent's
 ``eos_account`` registered as a worker for ``alice`` and one dispatcher account per master
 (``dispatcher1``...). In HDFS: ``/protocols/alice/jobs/{incoming,accepted}``, owned by
 ``alice``. Every account uses the dev chain's key (actors/stack/devchain.py).
@@ -35,7 +36,7 @@ DATADIR = "/protocols/alice"
 JOBS_ACCOUNT = "jobs"
 REGISTRY_ACCOUNT = "registry"
 FUNDER_BALANCE = "100000.0000 JOB"  # tokens given to the fund account once
-PROTOCOL_FUND = "50000.0000 JOB"  # the protocol's budget (addprotocol checks the balance)
+PROTOCOL_FUND = "50000.0000 JOB"  # the protocol's budget, deposited into the registry's escrow
 WORKER_RATE = 0.001  # JOB per second of work
 DISPATCHER_RATE = 0.0001  # JOB per second of dispatching
 
@@ -118,8 +119,13 @@ def setup_chain(url: str, found: dict[str, Any], build_dir: Any) -> None:
                       "memo": "sample protocol fund"}, {"eosio": "active"})])
     contract_deploy.delegate_fund(url, FUND_ACCOUNT, target)
     if not _row(url, REGISTRY_ACCOUNT, OWNER, "protocol", RESEARCHER):
+        # The protocol and its escrow deposit (a transfer to the registry whose memo is the
+        # researcher) in one transaction: there is never a protocol without its fund.
         _push(api, [(REGISTRY_ACCOUNT, "addprotocol", protocol_args(),
-                     {OWNER: "active", FUND_ACCOUNT: "active", RESEARCHER: "active"})])
+                     {OWNER: "active", FUND_ACCOUNT: "active", RESEARCHER: "active"}),
+                    (devchain.TOKEN_CONTRACT, "transfer",
+                     {"from": FUND_ACCOUNT, "to": REGISTRY_ACCOUNT, "quantity": PROTOCOL_FUND,
+                      "memo": RESEARCHER}, {FUND_ACCOUNT: "active"})])
     actions = []
     for worker in found["workers"]:
         if not _row(url, JOBS_ACCOUNT, worker, "worker", RESEARCHER):

@@ -5,6 +5,7 @@ privilege). Helpers in tests/fixtures/contracts_world.py, fixtures in conftest.p
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from pathlib import Path
 
 from contracts_world import (
@@ -294,3 +295,22 @@ def test_the_schedulers_keys_reach_only_their_actions(chain: Chain, world: World
         assert reason == (
             'action declares irrelevant authority \'{"actor":"jobs","permission":"pusher"}\'; '
             'minimum authority is {"actor":"jobs","permission":"active"}'), (action, reason)
+
+
+def test_the_sample_protocol_is_escrowed(chain: Chain, stack: dict) -> None:
+    """`stack up`'s sample protocol follows the escrow model: its fund sits in the registry,
+    the fund account's active names no contract, and its cjpay permission is linked to
+    jobs::payout only."""
+    sample = stack["sample"]
+    funder = sample["fund_account"]
+    [row] = [r for r in chain.rows(sample["registry_account"], sample["owner"], "protocol")
+             if r["researcher"] == sample["researcher"]]
+    assert row["fundaccount"] == funder and row["fund"] != "0.0000 JOB"
+    assert chain.units(sample["registry_account"]) >= int(
+        Decimal(row["fund"].split()[0]).scaleb(4))
+    info = devchain.rpc(chain.url, "/v1/chain/get_account", {"account_name": funder})
+    permissions = {p["perm_name"]: p for p in info["permissions"]}
+    assert permissions["active"]["required_auth"]["accounts"] == []
+    assert [(link["account"], link["action"])
+            for link in permissions["cjpay"]["linked_actions"]] == [
+        (sample["jobs_account"], "payout")]
