@@ -12,7 +12,7 @@ two ports and reports the outcome back:
 Run standalone (the scheduler embeds :class:`Pusher` instead)::
 
     python -m scheduler.pusher --zk 127.0.0.1:2181 --path /clusterjobs --nodeos URL \\
-        --account jobs@active --key-file jobs.key [--port 9102]
+        --account jobs@pusher --key-file jobs.key [--port 9102]
 
 Standalone, it holds the ZooKeeper lock ``<path>/pusher/lock``: a second one waits.
 """
@@ -439,7 +439,9 @@ def _args(argv: Iterable[str] | None) -> argparse.Namespace:
     parser.add_argument("--path", default="/clusterjobs", help="the scheduler's state path")
     parser.add_argument("--nodeos", default=os.environ.get(chain.NODEOS_ENV), required=False)
     parser.add_argument("--jobs-account", default="jobs")
-    parser.add_argument("--account", default="jobs@active", help="signer NAME[@PERMISSION]")
+    parser.add_argument("--account", default="jobs@pusher",
+                        help="signer NAME[@PERMISSION] (default jobs@pusher: the permission "
+                             "`contracts deploy` links to newjob, updatedptch and removejob)")
     parser.add_argument("--key-file", type=Path)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT0", "0")),
                         help="Prometheus /metrics port (default $PORT0; 0: none)")

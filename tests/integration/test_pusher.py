@@ -63,6 +63,24 @@ class Protocol:
         for name in names:
             devchain.create_account(name)
         p = cls(client, names[0], names[1:1 + workers], names[1 + workers:])
+        # Credits need the researcher's protocol (issue 13): open one with its escrow.
+        owner, funder = fresh("own"), fresh("fun")
+        for name in (owner, funder):
+            devchain.create_account(name)
+        devchain.connect(client.url).push_actions([
+            ["eosio.token", "transfer", {"from": "eosio", "to": funder,
+                                         "quantity": "1.0000 JOB", "memo": "fund"},
+             {"eosio": "active"}],
+            ["registry", "addprotocol", {
+                "title": "pusher test", "owner": owner, "researcher": p.researcher,
+                "datadir": f"/protocols/{p.researcher}", "fundaccount": funder,
+                "fund": "1.0000 JOB", "tokencontract": "eosio.token",
+                "dispatcher_pay_rate": 0.0, "worker_pay_rate": 0.0},
+             {owner: "active", funder: "active", p.researcher: "active"}],
+            ["eosio.token", "transfer", {"from": funder, "to": "registry",
+                                         "quantity": "1.0000 JOB", "memo": p.researcher},
+             {funder: "active"}],
+        ])
         client.push([client.action("jobs", "regworker", {"worker": w, "researcher": p.researcher})
                      for w in p.workers]
                     + [client.action("jobs", "regdisptch",
