@@ -114,6 +114,37 @@ def test_cli_deploy_to_configured_accounts(chain: Chain, stack: dict) -> None:
     assert "Traceback" not in bad.stderr
 
 
+def test_cli_delegate_and_deposit(chain: Chain, stack: dict) -> None:
+    """`contracts delegate` gives a key the fund account's cjpay permission linked to
+    jobs::payout only; `contracts deposit` fills a protocol's escrow; a bad deposit is one
+    error line."""
+    from pyeoskit import eosapi
+
+    w = make_world(chain, workers=0, dispatchers=0)
+    chain.push(chain.registry, "addprotocol", protocol_args(w), parties(w))
+    key = eosapi.create_key()["public"]
+    where = ("--stack", str(stack["workdir"]))
+    done = _cli("delegate", *where, "--funder", w.funder, "--key", key)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (f"{w.funder}@cjpay holds {key} and is linked to "
+                                   "jobs::payout only")
+    info = devchain.rpc(chain.url, "/v1/chain/get_account", {"account_name": w.funder})
+    [cjpay] = [p for p in info["permissions"] if p["perm_name"] == "cjpay"]
+    assert cjpay["required_auth"]["keys"] == [{"key": key, "weight": 1}]
+    assert [(link["account"], link["action"]) for link in cjpay["linked_actions"]] == [
+        ("jobs", "payout")]
+    done = _cli("deposit", *where, "--funder", w.funder, "--researcher", w.researcher,
+                "--quantity", "12.5000 JOB")
+    assert done.returncode == 0, done.stderr
+    assert escrow(chain, w) == 125_000
+    bad = _cli("deposit", *where, "--funder", w.funder, "--researcher", fresh_name("nox"),
+               "--quantity", "1.0000 JOB")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    [line] = bad.stderr.strip().splitlines()[-1:]
+    assert line.startswith("clusterjobs: error: eosio.token::transfer failed: ") and (
+        "no protocol for researcher" in line), line
+
+
 # ------------------------------------------------------------------ 2. lifecycle
 
 def test_full_lifecycle(chain: Chain) -> None:
