@@ -40,6 +40,7 @@ from actors.local.agent_core import (
     mesos_duration,
     sandbox_dir,
     shutdown_grace_seconds,
+    wait_status,
 )
 from actors.local.agent_http import AgentHandler
 from actors.local.agent_model import Executor, TaskRecord
@@ -273,7 +274,7 @@ class Agent:
         log.info("executor exited", extra={"executor": exe.executor_id, "code": code})
         self.host.send(self, "/internal/agent/executor_exited", {
             "agent_id": self.agent_id, "framework_id": exe.framework_id,
-            "executor_id": exe.executor_id, "status": code})
+            "executor_id": exe.executor_id, "status": wait_status(code)})
 
     def _to_executor(self, exe: Executor, event: dict) -> None:
         if exe.stream is not None:
@@ -378,6 +379,15 @@ class Agent:
             for key in [k for k in self.tasks if k[0] == fw_id]:
                 del self.tasks[key]
             self.frameworks.pop(fw_id, None)
+
+    def update_framework(self, fw_id: str, framework_info: dict) -> None:
+        """Slave::updateFramework(): keep the new FrameworkInfo of a framework we run things
+        for, and resend every pending status update at once (issue 12)."""
+        with self.lock:
+            if fw_id in self.frameworks:
+                self.frameworks[fw_id] = framework_info
+            self.ledger.resend_all(time.monotonic())
+        self.host.wakeup.set()
 
     def kill_lost_task(self, fw_id: str, tid: str) -> None:
         """A task the master already reported lost: stop it without telling anyone."""

@@ -127,3 +127,9 @@ def mesos_duration(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:g}{name}"
     return f"{seconds * 1e9:g}ns"
+
+
+def wait_status(returncode: int) -> int:
+    """Popen's returncode as the raw wait status Mesos reports (``Event.Failure.status``):
+    the exit code shifted left by 8, or the number of the signal that ended the process."""
+    return -returncode if returncode < 0 else returncode << 8

@@ -83,6 +83,8 @@ class AgentHandler(Handler):
                 agent.shutdown_executor(msg["framework_id"], msg["executor_id"])
             elif path == "/internal/shutdown_framework":
                 agent.shutdown_framework(msg["framework_id"])
+            elif path == "/internal/update_framework":
+                agent.update_framework(msg["framework_id"], msg["framework_info"])
             else:
                 self.answer_text(404, f"no such endpoint {path}")
                 return False

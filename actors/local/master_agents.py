@@ -85,6 +85,14 @@ class AgentMessages(MasterState):
                     key[1], task.state, agent_id=agent_id, executor_id=task.executor_id,
                     source="SOURCE_MASTER", reason="REASON_AGENT_REREGISTERED",
                     message=message, with_uuid=False))
+        # KILLs the agent may have missed go again (reconcileKnownSlave).
+        killed = self.killed_tasks.pop(agent_id, set())
+        for key in sorted(killed):
+            task = self.tasks.get(key)
+            if task is not None and task.agent_id == agent_id and not is_terminal(task.state):
+                self.killed_tasks.setdefault(agent_id, set()).add(key)
+                self._to_agent(agent_id, "/internal/kill",
+                               {"framework_id": key[0], "task_id": key[1], "kill": {}})
         if not known:
             self._store_registry()
         self.wants_allocation = True

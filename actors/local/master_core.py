@@ -22,7 +22,14 @@ from actors.local.master_agents import AgentMessages
 from actors.local.master_model import CallError, Effect, Framework, Offer, SubscribeRefused
 from actors.local.master_scheduler import SchedulerCalls
 from actors.local.resources import Resources
-from actors.local.validation import id_value
+from actors.local.validation import MIN_CPUS, MIN_MEM, id_value
+
+
+def allocatable(resources: Resources) -> bool:
+    """The allocator's default --min_allocatable_resources, ``cpus:0.01|mem:32``: worth
+    offering if either is reached (so memory-only offers exist)."""
+    return (resources.scalars.get("cpus", 0.0) >= MIN_CPUS
+            or resources.scalars.get("mem", 0.0) >= MIN_MEM)
 
 
 class MasterCore(SchedulerCalls, AgentMessages):
@@ -38,13 +45,13 @@ class MasterCore(SchedulerCalls, AgentMessages):
         if not isinstance(info.get("name"), str) or not isinstance(info.get("user"), str):
             raise CallError(400, "FrameworkInfo needs 'user' and 'name' strings")
         timeout = info.get("failover_timeout", 0.0)
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout < 0:
-            raise CallError(400, "FrameworkInfo.failover_timeout must be a number >= 0")
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool):
+            raise CallError(400, "FrameworkInfo.failover_timeout must be a number")
         call_id = id_value(call.get("framework_id"))
         info_id = id_value(info.get("id"))
-        if call_id and info_id and call_id != info_id:
+        if call_id != info_id:  # both present and equal, or both absent (validation.cpp)
             raise CallError(400, "'framework_id' differs from 'subscribe.framework_info.id'")
-        fw_id = call_id or info_id
+        fw_id = call_id
         if fw_id and fw_id in self.removed_framework_ids:
             raise SubscribeRefused("Framework has been removed")
         if fw_id and fw_id in self.frameworks:
@@ -57,6 +64,8 @@ class MasterCore(SchedulerCalls, AgentMessages):
             self._recover_offers(fw_id)
             fw.info = {**info, "id": {"value": fw_id}}
             self.counters["master/messages_reregister_framework"] += 1
+            # sendFrameworkUpdates(): agents learn the new info and resend pending updates.
+            self._framework_updated(fw)
         else:
             fw_id = fw_id or self._next("F")
             fw = Framework(fw_id, {**info, "id": {"value": fw_id}}, registered_at=now)
@@ -65,11 +74,13 @@ class MasterCore(SchedulerCalls, AgentMessages):
         fw.stream_id = stream_id
         fw.connected = True
         fw.disconnected_at = None
-        fw.suppressed = False
+        fw.suppressed = self._suppression(fw, sub.get("suppressed_roles"))
         self._event(fw_id, {"type": "SUBSCRIBED", "subscribed": {
             "framework_id": {"value": fw_id},
             "heartbeat_interval_seconds": self.heartbeat_seconds,
             "master_info": self.master_info}})
+        # The heartbeater starts with a HEARTBEAT right after SUBSCRIBED (no delay).
+        self._event(fw_id, {"type": "HEARTBEAT"})
         self.wants_allocation = True
         return fw
 
@@ -113,7 +124,7 @@ class MasterCore(SchedulerCalls, AgentMessages):
         batches: dict[str, list[dict]] = {}
         for agent in sorted(self.agents.values(), key=lambda a: a.id):
             available = agent.available()
-            if available.empty() or not available.scalars.get("cpus", 0) > 0.0005:
+            if not allocatable(available):
                 continue
             for fw in wanting:
                 if self._filtered(fw, agent.id, available, now):
@@ -121,7 +132,10 @@ class MasterCore(SchedulerCalls, AgentMessages):
                 offer = Offer(self._next("O"), fw.id, agent.id, available)
                 self.offers[offer.id] = offer
                 agent.offered = agent.offered + available
-                batches.setdefault(fw.id, []).append(master_views.offer_json(offer, agent))
+                executors = sorted(e for (a, f, e) in self.executors
+                                   if a == agent.id and f == fw.id)
+                batches.setdefault(fw.id, []).append(master_views.offer_json(
+                    offer, agent, executors, fw.multi_role))
                 break
         for fw_id, offers in batches.items():
             self._event(fw_id, {"type": "OFFERS", "offers": {"offers": offers}})

@@ -82,8 +82,22 @@ class Framework:
 
     @property
     def failover_timeout(self) -> float:
+        # Mesos accepts a negative failover_timeout; its timer then fires at once.
         value = self.info.get("failover_timeout", 0.0)
-        return float(value) if isinstance(value, int | float) else 0.0
+        return max(0.0, float(value)) if isinstance(value, int | float) else 0.0
+
+    @property
+    def roles(self) -> list[str]:
+        """protobuf::framework::getRoles(): ``roles`` for MULTI_ROLE, else ``[role]``."""
+        if self.multi_role:
+            return [r for r in self.info.get("roles") or [] if isinstance(r, str)]
+        role = self.info.get("role")
+        return [role if isinstance(role, str) and role else "*"]
+
+    @property
+    def multi_role(self) -> bool:
+        caps = self.info.get("capabilities") or []
+        return any(isinstance(c, dict) and c.get("type") == "MULTI_ROLE" for c in caps)
 
     @property
     def partition_aware(self) -> bool:
@@ -135,6 +149,7 @@ class Task:
         return self.info["task_id"]["value"]
 
     def to_json(self) -> dict:
+        """The task as /master/state lists it."""
         out = {"id": self.id, "name": self.info.get("name", ""),
                "framework_id": self.framework_id, "agent_id": self.agent_id,
                "slave_id": self.agent_id, "state": self.state,

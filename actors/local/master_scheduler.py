@@ -75,6 +75,40 @@ class SchedulerCalls(MasterState):
     def _call_suppress(self, fw: Framework, call: dict, now: float) -> None:
         fw.suppressed = True
 
+    def _call_update_framework(self, fw: Framework, call: dict, now: float) -> None:
+        """UPDATE_FRAMEWORK: a new FrameworkInfo (user and checkpoint fixed) and suppressed
+        roles, broadcast to the agents (Master::updateFramework)."""
+        section = call.get("update_framework")
+        info = section.get("framework_info") if isinstance(section, dict) else None
+        if not isinstance(info, dict):
+            raise CallError(400, "Failed to validate scheduler::Call: Expecting "
+                                 "'update_framework' to be present")
+        if id_value(info.get("id")) != fw.id:
+            raise CallError(400, "Failed to validate scheduler::Call: 'framework_id' differs "
+                                 "from 'update_framework.framework_info.id'")
+        if not isinstance(info.get("name"), str) or not isinstance(info.get("user"), str):
+            raise CallError(400, "Supplied FrameworkInfo is not valid: FrameworkInfo needs "
+                                 "'user' and 'name' strings")
+        for name, default in (("user", None), ("checkpoint", False)):
+            old, new = fw.info.get(name, default), info.get(name, default)
+            if old != new:
+                raise CallError(400, f"FrameworkInfo update is not valid: Updating "
+                                     f"'FrameworkInfo.{name}' is unsupported; attempted to "
+                                     f"update from '{old}' to '{new}'")
+        previous = fw.info
+        fw.info = info
+        try:
+            suppressed = self._suppression(fw, section.get("suppressed_roles") or [])
+        except CallError:
+            fw.info = previous
+            raise
+        if fw.suppressed and not suppressed:
+            self.wants_allocation = True
+        fw.suppressed = suppressed
+        if suppressed:
+            self._recover_offers(fw.id)
+        self._framework_updated(fw)
+
     def _call_request(self, fw: Framework, call: dict, now: float) -> None:
         pass  # REQUEST is accepted and ignored, as by the Mesos allocator
 
@@ -272,6 +306,9 @@ class SchedulerCalls(MasterState):
                 wanted["agent_id"] = section["agent_id"]
             self._call_reconcile(fw, {"reconcile": {"tasks": [wanted]}}, now)
             return
+        if id_value(section.get("agent_id")) not in (None, task.agent_id):
+            return  # Master::kill(): a KILL naming another agent is ignored
+        self.killed_tasks.setdefault(task.agent_id, set()).add((fw.id, tid))
         if not is_terminal(task.state):
             self._to_agent(task.agent_id, "/internal/kill",
                            {"framework_id": fw.id, "task_id": tid, "kill": section})

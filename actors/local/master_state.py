@@ -12,7 +12,15 @@ import itertools
 import time
 from collections import Counter, deque
 
-from actors.local.master_model import COMPLETED_KEEP, Agent, Effect, Framework, Offer, Task
+from actors.local.master_model import (
+    COMPLETED_KEEP,
+    Agent,
+    CallError,
+    Effect,
+    Framework,
+    Offer,
+    Task,
+)
 from actors.local.resources import Resources
 from actors.local.tasks import is_terminal
 
@@ -49,6 +57,9 @@ class MasterState:
         self.completed_tasks: deque[dict] = deque(maxlen=COMPLETED_KEEP)
         self.executors: dict[tuple[str, str, str], Resources] = {}  # (agent, fw, exec)
         self.executor_infos: dict[tuple[str, str, str], dict] = {}  # same keys: ExecutorInfo
+        # (agent id) -> {(framework id, task id)} KILLed there: resent if the agent comes back
+        # still running them (Slave::killedTasks in the Mesos master).
+        self.killed_tasks: dict[str, set[tuple[str, str]]] = {}
         self.outbox: list[Effect] = []
         self.counters: Counter[str] = Counter()
         self._ids = itertools.count(1)
@@ -115,6 +126,29 @@ class MasterState:
         self.recovered.clear()
         self._store_registry()
 
+    def _framework_updated(self, fw: Framework) -> None:
+        """Master::sendFrameworkUpdates(): every agent gets the framework's current info (and
+        resends its pending status updates at once)."""
+        for agent_id in self.agents:
+            self._to_agent(agent_id, "/internal/update_framework",
+                           {"framework_id": fw.id, "framework_info": fw.info})
+
+    @staticmethod
+    def _suppression(fw: Framework, suppressed_roles: object) -> bool:
+        """Whether ``suppressed_roles`` (SUBSCRIBE / UPDATE_FRAMEWORK) suppress every role of
+        the framework; 400 for roles it does not have (validateSuppressedRoles)."""
+        if suppressed_roles is None:
+            return False
+        if not isinstance(suppressed_roles, list) or not all(
+                isinstance(r, str) for r in suppressed_roles):
+            raise CallError(400, "'suppressed_roles' must be a list of strings")
+        roles = fw.roles
+        stray = sorted(set(suppressed_roles) - set(roles))
+        if stray:
+            raise CallError(400, f"Suppressed roles {{ {', '.join(stray)} }} are not "
+                                 "contained in the set of roles")
+        return bool(roles) and set(roles) <= set(suppressed_roles)
+
     # -- offers and releases -------------------------------------------------------------------
     def _recover_offers(self, framework_id: str) -> None:
         for offer in [o for o in self.offers.values() if o.framework_id == framework_id]:
@@ -136,6 +170,7 @@ class MasterState:
         if task.released:
             return
         task.released = True
+        self.killed_tasks.get(task.agent_id, set()).discard((task.framework_id, task.id))
         agent = self.agents.get(task.agent_id)
         if agent is not None:
             agent.used = agent.used - task.resources

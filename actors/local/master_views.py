@@ -11,16 +11,25 @@ from actors.local.master_state import MasterState
 from actors.local.tasks import TERMINAL_STATES, is_terminal
 
 
-def offer_json(offer: Offer, agent: Agent) -> dict:
-    """One v1 Offer as an OFFERS event carries it."""
-    return {"id": {"value": offer.id}, "framework_id": {"value": offer.framework_id},
-            "agent_id": {"value": agent.id}, "hostname": agent.info.get("hostname", ""),
-            "url": {"scheme": "http", "address": {
-                "hostname": agent.info.get("hostname", ""), "ip": "127.0.0.1",
-                "port": agent.info.get("port", 0)}, "path": "/slave(1)"},
-            "resources": offer.resources.to_json(),
-            "attributes": agent.info.get("attributes", []),
-            "allocation_info": {"role": "*"}}
+def offer_json(offer: Offer, agent: Agent, executor_ids: list[str] | None = None,
+               multi_role: bool = False) -> dict:
+    """One v1 Offer as an OFFERS event carries it: with the ids of the framework's executors
+    on the agent, and allocation_info only for MULTI_ROLE frameworks (MESOS-8237)."""
+    resources = offer.resources.to_json()
+    out = {"id": {"value": offer.id}, "framework_id": {"value": offer.framework_id},
+           "agent_id": {"value": agent.id}, "hostname": agent.info.get("hostname", ""),
+           "url": {"scheme": "http", "address": {
+               "hostname": agent.info.get("hostname", ""), "ip": "127.0.0.1",
+               "port": agent.info.get("port", 0)}, "path": "/slave(1)"},
+           "resources": resources,
+           "attributes": agent.info.get("attributes", [])}
+    if executor_ids:
+        out["executor_ids"] = [{"value": e} for e in executor_ids]
+    if multi_role:
+        out["allocation_info"] = {"role": "*"}
+        for resource in resources:
+            resource["allocation_info"] = {"role": "*"}
+    return out
 
 
 def state_json(core: MasterState, leader_info: dict | None) -> dict:

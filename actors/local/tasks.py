@@ -1,8 +1,10 @@
 """Task states, status construction, and the agent's status-update ledger.
 
 The ledger does what the Mesos agent's status update manager does: updates of one task are
-delivered in order, only the oldest unacknowledged one is in flight, and it is resent every
-``retry_seconds`` until the scheduler's acknowledgement (carrying its uuid) comes back.
+delivered in order, only the oldest unacknowledged one is in flight, and it is resent until the
+scheduler's acknowledgement (carrying its uuid) comes back, first after ``retry_seconds``
+(STATUS_UPDATE_RETRY_INTERVAL_MIN, 10 s) and then twice as long each time, up to
+``max_retry_seconds`` (STATUS_UPDATE_RETRY_INTERVAL_MAX, 10 min).
 """
 
 from __future__ import annotations
@@ -77,14 +79,16 @@ class _Stream:
     framework_id: str
     pending: deque = field(default_factory=deque)  # statuses, oldest first
     next_send: float = 0.0  # when the head may be (re)sent
+    interval: float = 0.0  # the wait after the next send (doubles per retry)
     latest_state: str = "TASK_STAGING"
 
 
 class UpdateLedger:
     """Per-task ordered queues of unacknowledged status updates (pure; the caller sends)."""
 
-    def __init__(self, retry_seconds: float = 2.0) -> None:
+    def __init__(self, retry_seconds: float = 2.0, max_retry_seconds: float = 600.0) -> None:
         self.retry_seconds = retry_seconds
+        self.max_retry_seconds = max(retry_seconds, max_retry_seconds)
         self._streams: dict[str, _Stream] = {}
 
     def add(self, framework_id: str, status: dict, now: float) -> bool:
@@ -97,6 +101,7 @@ class UpdateLedger:
         stream.pending.append(status)
         if len(stream.pending) == 1:
             stream.next_send = now
+            stream.interval = self.retry_seconds
             return True
         return False
 
@@ -108,18 +113,23 @@ class UpdateLedger:
     def due(self, now: float) -> list[tuple[str, dict, str]]:
         """(framework_id, head status, latest state) of each stream whose head should go out.
 
-        Marks them sent: the next retry is ``retry_seconds`` later unless acknowledged."""
+        Marks them sent: the next retry comes after the stream's interval, which then
+        doubles (up to ``max_retry_seconds``) unless an acknowledgement comes first."""
         out = []
         for stream in self._streams.values():
             if stream.pending and stream.next_send <= now:
                 out.append((stream.framework_id, stream.pending[0], stream.latest_state))
-                stream.next_send = now + self.retry_seconds
+                interval = stream.interval or self.retry_seconds
+                stream.next_send = now + interval
+                stream.interval = min(interval * 2, self.max_retry_seconds)
         return out
 
     def resend_all(self, now: float) -> None:
-        """Make every head due now (after re-registering with a new master)."""
+        """Make every head due now, the backoff starting again from ``retry_seconds`` (after
+        re-registering with a new master, or when a framework re-subscribed)."""
         for stream in self._streams.values():
             stream.next_send = now
+            stream.interval = self.retry_seconds
 
     def acknowledge(self, task_id: str, status_uuid: str) -> tuple[dict | None, bool]:
         """Drop the head if ``status_uuid`` is its uuid; returns (acked status, next is due).
@@ -137,6 +147,7 @@ class UpdateLedger:
                 del self._streams[task_id]
             return head, False
         stream.next_send = 0.0
+        stream.interval = self.retry_seconds
         return head, True
 
     def unacknowledged(self, task_id: str) -> int:

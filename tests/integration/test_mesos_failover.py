@@ -285,6 +285,11 @@ def test_broken_executors_fail_their_tasks_and_free_resources(mini):
         poll(lambda: {e["failure"]["executor_id"]["value"] for e in list(raw.events)
                        if e["type"] == "FAILURE" and "executor_id" in e["failure"]}
               == {"exits-exec", "silent-exec"}, 15, "executor FAILURE events")
+        statuses = {e["failure"]["executor_id"]["value"]: e["failure"].get("status")
+                    for e in list(raw.events)
+                    if e["type"] == "FAILURE" and "executor_id" in e["failure"]}
+        # The raw wait status: exit code 3 << 8, and SIGKILL (9) for the silent one.
+        assert statuses == {"exits-exec": 3 << 8, "silent-exec": 9}
         agent = get_json(f"http://{mini.leader()}/master/state")["slaves"][0]
         assert agent["used_resources"].get("cpus", 0) == 0  # tasks and executors freed
     finally:

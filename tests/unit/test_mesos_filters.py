@@ -22,10 +22,10 @@ def _core(allocation_interval: float = 1.0) -> MasterCore:
 
 def _subscribe(core: MasterCore, fw_id: str | None = None, stream: str = "s1") -> str:
     info: dict = {"user": "u", "name": "filters"}
-    if fw_id:
-        info["id"] = {"value": fw_id}
-    return core.subscribe({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}},
-                          stream, 0).id
+    call: dict = {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
+    if fw_id:  # Mesos wants both ids, equal (validation.cpp)
+        info["id"] = call["framework_id"] = {"value": fw_id}
+    return core.subscribe(call, stream, 0).id
 
 
 def _offers_at(core: MasterCore, now: float) -> list[dict]:

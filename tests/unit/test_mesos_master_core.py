@@ -181,7 +181,8 @@ def test_failover_within_timeout_keeps_tasks_and_past_it_kills():
     assert core.agents["A"].used.get("cpus") == 0
     with pytest.raises(CallError) as err:
         core.subscribe({"type": "SUBSCRIBE", "framework_id": {"value": fw},
-                        "subscribe": {"framework_info": {"user": "u", "name": "n"}}}, "s3", 109)
+                        "subscribe": {"framework_info": {"user": "u", "name": "n",
+                                                         "id": {"value": fw}}}}, "s3", 109)
     assert isinstance(err.value, SubscribeRefused)  # 200 + ERROR event, as Mesos
     assert err.value.message == "Framework has been removed"
 
