@@ -17,7 +17,19 @@ WORK_PATH = "work"
 
 
 class NestedContainerError(Exception):
-    """The agent refused or failed a nested-container call; one line."""
+    """The agent refused or failed a nested-container call; one line. ``unsupported`` is
+    True when the agent has no such call at all (no operator API endpoint, or the call type
+    unknown to it), as opposed to a call it refused."""
+
+    def __init__(self, message: str, unsupported: bool = False) -> None:
+        super().__init__(message)
+        self.unsupported = unsupported
+
+
+def is_unsupported(status: int, text: str) -> bool:
+    """Whether an error answer means the agent lacks the call (not that it refused it)."""
+    return status in (404, 405, 501) or "unsupported call type" in text.lower() or (
+        status == 400 and "unknown" in text.lower() and "type" in text.lower())
 
 
 def launch_body(parent_id: str, container_id: str, image: str, command: tuple[str, ...] | str,
@@ -61,8 +73,8 @@ class AgentOperator:
                 text = resp.read()
         except urllib.error.HTTPError as exc:
             reason = " ".join(exc.read().decode(errors="replace").split())[:200]
-            raise NestedContainerError(f"{body['type']}: HTTP {exc.code} {reason}".strip()) \
-                from None
+            raise NestedContainerError(f"{body['type']}: HTTP {exc.code} {reason}".strip(),
+                                       is_unsupported(exc.code, reason)) from None
         except (urllib.error.URLError, OSError) as exc:
             raise NestedContainerError(f"{body['type']}: cannot reach {self.url}: {exc}") \
                 from None

@@ -216,8 +216,10 @@ class TaskRun:
             nested = self.agent.launch(self.container_id, unit.image or "", unit.command,
                                        unit.task_env(), parent_path)
         except NestedContainerError as exc:
-            return 0, (f"the agent does not support nested containers, so image "
-                       f"{unit.image} cannot run ({exc})")
+            if exc.unsupported:
+                return 0, (f"the agent does not support nested containers, so image "
+                           f"{unit.image} cannot run ({exc})")
+            return 0, f"nested container of image {unit.image} not launched: {exc}"
         with self._lock:
             self._nested = nested
             stop_now = self._stop_reason is not None

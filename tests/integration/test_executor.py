@@ -101,7 +101,8 @@ def test_inputs_staged_and_outputs_uploaded_byte_identical(
               'echo "$GREETING $CLUSTERJOBS_JOB_ID $CLUSTERJOBS_INSTANCE/$CLUSTERJOBS_INSTANCES"')
     task_id, last = run_one(fw, unit(base, job, script, outputs=["out"], inputs=[
         {"hdfs": f"{base}/data/big.bin", "as": "big.bin"},
-        {"hdfs": f"{base}/data/small.txt", "as": "in/small.txt"}]), timeout=300)
+        {"hdfs": f"{base}/data/small.txt", "as": "in/small.txt"}]), timeout=300,
+        cpus=0.5, mem=512)  # room for the page cache of 400 MiB of files in a memory cgroup
     assert last["state"] == "TASK_FINISHED", last.get("message")
     assert fw.states(task_id) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"]
     data = fw.data(task_id, "TASK_FINISHED")
@@ -216,14 +217,15 @@ def test_twenty_tasks_at_once_on_one_executor(fw_and_base: tuple, fs: Hdfs) -> N
 
 
 def _agent_has_nested_containers(agent: str) -> bool:
-    body = json.dumps({"type": "GET_VERSION"}).encode()
+    """False when the agent has no operator API (404), as the emulator before issue 10."""
+    body = json.dumps({"type": "GET_CONTAINERS"}).encode()
     request = urllib.request.Request(f"{agent}/api/v1", data=body,
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=5):
             return True
-    except urllib.error.HTTPError:
-        return False
+    except urllib.error.HTTPError as exc:
+        return exc.code != 404
 
 
 def test_imaged_work_unit_on_an_agent_without_nested_containers(stack: dict,

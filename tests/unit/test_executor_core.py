@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from executor import core
-from executor.nested import launch_body
+from executor.nested import is_unsupported, launch_body
 from executor.runner import OutputError, output_files
 
 
@@ -79,3 +79,15 @@ def test_nested_launch_mounts_the_task_folder_of_the_parent_sandbox() -> None:
     assert volume["source"] == {"type": "SANDBOX_PATH",
                                 "sandbox_path": {"type": "PARENT", "path": "tasks/t1"}}
     assert shlex.split(launch["command"]["value"])[-3:] == ["/bin/sh", "-c", "echo 'a b'"]
+
+
+@pytest.mark.parametrize("status,text,unsupported", [
+    (404, "no such endpoint /api/v1", True),
+    (400, "Failed to validate agent::Call: unsupported call type 'LAUNCH_CONTAINER'", True),
+    (501, "", True),
+    (400, "Parent container abc cannot be found", False),
+    (400, "image busybox:1.36 not found in the store", False),
+])
+def test_unsupported_nested_calls_are_told_from_refusals(status: int, text: str,
+                                                         unsupported: bool) -> None:
+    assert is_unsupported(status, text) is unsupported
