@@ -121,6 +121,10 @@ VERBS: dict[str, Verb] = {
                    ("funder",), "pay a contributor's unpaid time"),
     "removejob": Verb("jobs", (_R, _W, ("time", "uint64", "the job row's time (µs)")),
                       ("@contract",), "archive the oldest job row of that time"),
+    "allowtoken": Verb("jobs", (("tokencontract", "name", "the token contract to allow"),),
+                       ("@contract",), "allow protocols funded on a token contract"),
+    "denytoken": Verb("jobs", (("tokencontract", "name", "the token contract to deny"),),
+                      ("@contract",), "stop new protocols on a token contract"),
 }
 
 

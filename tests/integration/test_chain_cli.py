@@ -109,6 +109,11 @@ def test_every_verb_on_the_chain(url: str, stack_dir: Path) -> None:
     assert rows(url, "jobs", worker, "worker") == []
     ok(run(stack_dir, "delprotocol", owner, researcher, "--json"))
     assert rows(url, "registry", owner, "protocol") == []
+    # The jobs operator's token whitelist (issue 13).
+    ok(run(stack_dir, "allowtoken", worker, "--json"))
+    assert {"contract": worker} in rows(url, "jobs", "jobs", "token")
+    ok(run(stack_dir, "denytoken", worker, "--json"))
+    assert {"contract": worker} not in rows(url, "jobs", "jobs", "token")
     text = run(stack_dir, "conntoreg", "registry")
     assert text.returncode == 0 and text.stdout.startswith("jobs::conntoreg done: transaction ")
 

@@ -138,7 +138,7 @@ def test_parse_time() -> None:
 def test_every_seed_verb_is_there_with_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(chain_cli.VERBS) == {"conntoreg", "regworker", "delworker", "regdisptch",
                                     "deldisptch", "addprotocol", "delprotocol", "payout",
-                                    "removejob"}
+                                    "removejob", "allowtoken", "denytoken"}
     for verb in chain_cli.VERBS:
         with pytest.raises(SystemExit) as done:
             cli.build_parser().parse_args(["chain", verb, "--help"])
