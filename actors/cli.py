@@ -33,7 +33,7 @@ def _optional_roles() -> list:
 
     found = []
     for name in ("contracts.cli", "scheduler.cli", "scheduler.chain_cli", "executor.cli",
-                 "actors.local.cli"):
+                 "actors.local.cli", "actors.observe.cli"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:

@@ -1,0 +1,1 @@
+"""Observability: the Mesos exporter, the Grafana dashboard's panels and `clusterjobs report`."""
