@@ -111,7 +111,9 @@ class ClusterjobsExecutor(Executor):
     def _send(self, driver, task_id: dict, state: str, message: str | None,
               payload: bytes | None) -> None:
         """One status update, retried while the agent cannot take it (e.g. reconnecting)."""
-        status: dict = {"task_id": dict(task_id), "state": state}
+        # A fractional timestamp (TaskStatus.timestamp is a double); pymesos would stamp
+        # whole seconds, too coarse for the scheduler's cross-check of run times.
+        status: dict = {"task_id": dict(task_id), "state": state, "timestamp": time.time()}
         if message:
             status["message"] = message
         if payload is not None:

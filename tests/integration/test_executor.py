@@ -119,6 +119,8 @@ def test_inputs_staged_and_outputs_uploaded_byte_identical(
     fs.download(f"{out}/out/big.copy", tmp_path / "copy")
     assert sha256_file(tmp_path / "copy") == digest.hexdigest()
     assert "started_us" in fw.data(task_id, "TASK_RUNNING")
+    stamps = [u["timestamp"] for u in fw.updates[task_id]]
+    assert all(isinstance(t, float) for t in stamps) and stamps == sorted(stamps)
 
 
 @pytest.fixture(scope="module")
