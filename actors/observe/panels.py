@@ -78,20 +78,18 @@ PANELS: tuple[Panel, ...] = (
         _q(_rate("clusterjobs_instances_finished_total", "researcher"), "{{researcher}}"),
     ), "Scheduler"),
     Panel("Failures by reason", "short", (
-        _q(f"sum by (reason) (increase(clusterjobs_instances_failed_total[{RATE_INTERVAL}]))",
-           "{{reason}}"),
-    ), "Scheduler", description="Instances failed for good (retries exhausted), by the way "
-                                "their last attempt ended."),
+        _q("sum by (reason) (clusterjobs_instances_failed_total)", "{{reason}}"),
+    ), "Scheduler", description="Instances failed for good (retries exhausted) since the "
+                                "scheduler started, by how their last attempt ended."),
     Panel("Bad task updates", "ops", (
         _q(f"sum by (state) (rate(clusterjobs_status_updates_total{{{TERMINAL_BAD}}}"
            f"[{RATE_INTERVAL}]))", "{{state}}"),
     ), "Scheduler", main=False),
     # -- accounting -----------------------------------------------------------------------------
     Panel("Credited time", "s", (
-        _q(f"sum by (kind) (increase(clusterjobs_credited_microseconds_total[{RATE_INTERVAL}]))"
-           " / 1e6", "{{kind}}"),
+        _q("sum by (kind) (clusterjobs_credited_microseconds_total) / 1e6", "{{kind}}"),
     ), "Accounting", description="Seconds of worker and dispatcher time written to the "
-                                 "accounting outbox."),
+                                 "accounting outbox since the scheduler started."),
     Panel("Outbox size", "short", (
         _q("sum(clusterjobs_outbox_entries)", "waiting"),
         _q("sum(clusterjobs_outbox_parked)", "parked"),

@@ -1,11 +1,17 @@
 """What an operator watches, checked on a real run: the stack's Prometheus runs
 deploy/prometheus/prometheus.yml (targets rewritten to the local ports), a batch of jobs runs
 through the scheduler, and then every PromQL expression of every panel of
-deploy/grafana/clusterjobs.json returns data over the run."""
+deploy/grafana/clusterjobs.json returns data over the run, and `clusterjobs report` writes a
+page whose plots show it, which headless Chromium renders without errors."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +19,7 @@ import pytest
 from observed_run import RATE_INTERVAL, ROOT, Run, has_data, job_state, observed_run
 
 from actors.observe.dashboard import queries
-from actors.observe.panels import resolve
+from actors.observe.panels import PANELS, resolve
 
 pytest.importorskip("scheduler.service", reason="the scheduler (issue 8) is not on this branch")
 
@@ -36,3 +42,26 @@ def test_every_dashboard_query_returns_data(run: Run) -> None:
     empty = [f"{title}: {expr}" for title, expr in exprs
              if not has_data(run.query_range(resolve(expr, RATE_INTERVAL)))]
     assert empty == [], "panels without data:\n" + "\n".join(empty)
+
+
+def test_report_shows_the_run_and_chromium_renders_it(run: Run, stack_dir: Path,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    since = f"{math.ceil(time.time() - run.start) + 5}s"
+    done = subprocess.run([sys.executable, "-m", "actors.cli", "report", "--stack",
+                           str(stack_dir), "--out", str(out), "--since", since],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    main = [panel for panel in PANELS if panel.main]
+    assert done.stdout.strip() == f"{out}: {len(main)} of {len(main)} panels with data"
+    text = out.read_text()
+    assert text.count('<img class="plot"') == len(main)
+    chromium = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                               "--enable-logging=stderr", "--v=0", "--dump-dom",
+                               out.as_uri()], capture_output=True, text=True, timeout=120)
+    assert chromium.returncode == 0, chromium.stderr[-2000:]
+    rendered = re.search(r'data-rendered="(\d+)"', chromium.stdout)
+    assert rendered, "the page's load handler did not run"
+    assert int(rendered.group(1)) == len(main), "some plots did not decode"
+    console = [line for line in chromium.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
