@@ -32,8 +32,8 @@ def _optional_roles() -> list:
     import importlib
 
     found = []
-    for name in ("contracts.cli", "scheduler.cli", "scheduler.chain_cli", "executor.cli",
-                 "actors.local.cli", "actors.observe.cli"):
+    for name in ("contracts.cli", "scheduler.cli", "scheduler.chain_cli", "scheduler.service_cli",
+                 "executor.cli", "actors.local.cli", "actors.observe.cli"):
         try:
             found.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:

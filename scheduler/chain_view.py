@@ -1,0 +1,101 @@
+"""What the scheduler reads from the chain: protocols and registered workers.
+
+The one module that knows the contracts' table layouts (see contracts/README.md), so a table
+change is a one-file fix:
+
+- registry ``protocol`` rows (scope = owner, key = researcher): each protocol's ``datadir``;
+- jobs ``worker`` rows (scope = worker account, key = researcher): who may work for whom.
+
+Read-only, over nodeos's chain API (``get_table_by_scope`` / ``get_table_rows``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import requests
+
+log = logging.getLogger("clusterjobs.scheduler.chain")
+PAGE = 500
+
+
+class ChainViewError(Exception):
+    """nodeos did not answer, or answered something unexpected."""
+
+
+@dataclass(frozen=True)
+class Protocol:
+    owner: str
+    researcher: str
+    datadir: str
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    protocols: tuple[Protocol, ...]
+    eligible: Mapping[str, frozenset[str]]   # researcher -> worker accounts
+
+    def datadirs(self) -> dict[str, str]:
+        """researcher -> datadir (the first protocol by owner when several owners exist)."""
+        out: dict[str, str] = {}
+        for proto in sorted(self.protocols, key=lambda p: (p.researcher, p.owner)):
+            out.setdefault(proto.researcher, proto.datadir)
+        return out
+
+
+class ChainView:
+    """Reads the tables at ``url`` (nodeos) of the given contract accounts."""
+
+    def __init__(self, url: str, *, registry: str = "registry", jobs: str = "jobs",
+                 timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.registry, self.jobs, self.timeout = registry, jobs, timeout
+        self.session = requests.Session()
+
+    def snapshot(self) -> ChainSnapshot:
+        protocols = tuple(
+            Protocol(owner=scope, researcher=row["researcher"], datadir=row["datadir"])
+            for scope in self._scopes(self.registry, "protocol")
+            for row in self._rows(self.registry, scope, "protocol"))
+        eligible: dict[str, set[str]] = {}
+        for worker in self._scopes(self.jobs, "worker"):
+            for row in self._rows(self.jobs, worker, "worker"):
+                eligible.setdefault(row["researcher"], set()).add(worker)
+        return ChainSnapshot(protocols, {r: frozenset(w) for r, w in eligible.items()})
+
+    def _post(self, path: str, body: dict) -> dict:
+        try:
+            resp = self.session.post(f"{self.url}/v1/chain/{path}", json=body,
+                                     timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ChainViewError(f"nodeos {self.url}: {type(exc).__name__}: {exc}") from None
+        if resp.status_code != 200:
+            raise ChainViewError(f"nodeos {path} {body.get('table')}: HTTP {resp.status_code}: "
+                                 f"{resp.text[:200]}")
+        return resp.json()
+
+    def _scopes(self, code: str, table: str) -> Iterator[str]:
+        lower = ""
+        while True:
+            answer = self._post("get_table_by_scope", {"code": code, "table": table,
+                                                       "lower_bound": lower, "limit": PAGE})
+            for row in answer.get("rows", []):
+                yield row["scope"]
+            lower = answer.get("more") or ""
+            if not lower:
+                return
+
+    def _rows(self, code: str, scope: str, table: str) -> Iterator[dict]:
+        lower = ""
+        while True:
+            answer = self._post("get_table_rows", {"code": code, "scope": scope, "table": table,
+                                                   "json": True, "limit": PAGE,
+                                                   "lower_bound": lower})
+            yield from answer.get("rows", [])
+            if not answer.get("more"):
+                return
+            lower = answer.get("next_key") or ""
+            if not lower:
+                return
