@@ -20,6 +20,8 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from kazoo.exceptions import LockTimeout
+
 from scheduler import effects as fx
 from scheduler import metrics
 from scheduler.chain_view import ChainSnapshot, ChainView
@@ -60,6 +62,7 @@ class Options:
     auth_token: str | None = None
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
+    zk_session_timeout: float = 10.0
 
 
 class _Callbacks:
@@ -155,7 +158,7 @@ class SchedulerService:
         self.options = options
         self.spec = spec_module
         self.events: queue.Queue = queue.Queue()
-        self.store = Store(options.zk)
+        self.store = Store(options.zk, timeout=options.zk_session_timeout)
         self.hdfs = Hdfs(options.webhdfs, options.hdfs_user)
         self.chain = ChainView(options.nodeos, registry=options.registry_account,
                                jobs=options.jobs_account)
@@ -188,8 +191,11 @@ class SchedulerService:
         lock = self.store.lock(f"{socket.gethostname()}:{os.getpid()}")
         log.info("waiting for the scheduler lock (standby)", extra={"zk": self.options.zk})
         while not self.stopping.is_set():
-            if lock.acquire(timeout=1.0):
-                break
+            try:
+                if lock.acquire(timeout=1.0):
+                    break
+            except LockTimeout:
+                continue
         if self.stopping.is_set():
             return
         # Losing the ZooKeeper session loses the lock: another scheduler may take over, so
@@ -214,7 +220,7 @@ class SchedulerService:
         self.events.put(("stop",))
 
     def _on_zk_state(self, state) -> None:
-        if state == "LOST":
+        if state == "LOST" and not self.stopping.is_set():
             log.error("ZooKeeper session lost: the scheduler lock is gone; exiting")
             os._exit(3)
 

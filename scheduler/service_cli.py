@@ -66,6 +66,8 @@ def add_parser(commands) -> None:
     run.add_argument("--poll", type=float, default=2.0, help="seconds between HDFS scans")
     run.add_argument("--retention", type=float, default=3600.0,
                      help="seconds a finished job stays in ZooKeeper after it is archived")
+    run.add_argument("--zk-session-timeout", type=float, default=10.0,
+                     help="seconds before a dead scheduler's lock passes to a standby")
     run.add_argument("--auth-token-file", default=env("CLUSTERJOBS_AUTH_TOKEN_FILE"),
                      help="file with the bearer token for state-changing HTTP calls "
                           "(or CLUSTERJOBS_AUTH_TOKEN)")
@@ -137,8 +139,13 @@ def options_from_args(args: argparse.Namespace):
     token = _read_token(args.auth_token_file)
     master, zk, webhdfs, nodeos = args.master, args.zk, args.webhdfs, args.nodeos
     registry, jobs = args.registry_account, args.jobs_account
+    hdfs_user = args.hdfs_user
     if args.stack:
+        import getpass
+
         from actors.stack import orchestrator
+
+        hdfs_user = getpass.getuser()  # the local NameNode's superuser
 
         info = orchestrator.status(Path(args.stack))
         master = master or info["mesos"]
@@ -154,10 +161,11 @@ def options_from_args(args: argparse.Namespace):
                    webhdfs=_require(webhdfs, "--webhdfs"), nodeos=_require(nodeos, "--nodeos"),
                    port=args.port, host=args.host, framework_name=args.framework_name,
                    role=args.role, principal=args.principal, user=args.user,
-                   failover_timeout=args.failover_timeout, hdfs_user=args.hdfs_user,
+                   failover_timeout=args.failover_timeout, hdfs_user=hdfs_user,
                    registry_account=registry, jobs_account=jobs,
                    dispatcher_accounts=dispatchers, executor_command=executor,
-                   poll_seconds=args.poll, retention_seconds=args.retention, auth_token=token)
+                   poll_seconds=args.poll, retention_seconds=args.retention, auth_token=token,
+                   zk_session_timeout=args.zk_session_timeout)
 
 
 def _default_executor() -> str:
@@ -170,8 +178,11 @@ def _default_executor() -> str:
 
 
 def run_scheduler(args: argparse.Namespace) -> int:
+    import logging
+
     from scheduler.service import SchedulerService
 
+    logging.getLogger("hdfs").setLevel(logging.WARNING)  # one line per WebHDFS call otherwise
     options = options_from_args(args)
     service = SchedulerService(options)
     for signum in (signal.SIGTERM, signal.SIGINT):
