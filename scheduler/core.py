@@ -21,16 +21,8 @@ from dataclasses import dataclass, field
 
 from scheduler import effects as fx
 from scheduler.accounting import Leadership, task_credits
+from scheduler.placement import OfferView, PendingTask, Placement, Resources, RunningTask, place
 from scheduler.records import Instance, Job, parse_task_id, task_id_of
-
-try:  # placement (issue 8a) defines the shared types; until it lands, the stand-in has them.
-    from scheduler import placement as _placement
-except ImportError:  # pragma: no cover - removed once placement lands
-    from scheduler import _firstfit as _placement
-
-OfferView, PendingTask = _placement.OfferView, _placement.PendingTask
-Placement, Resources = _placement.Placement, _placement.Resources
-RunningTask, place = _placement.RunningTask, _placement.place
 
 TERMINAL_FROM_AGENT = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR"}
 LOST = {"TASK_LOST", "TASK_GONE", "TASK_DROPPED", "TASK_UNREACHABLE", "TASK_GONE_BY_OPERATOR",

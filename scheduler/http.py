@@ -34,7 +34,8 @@ def serve(service, host: str, port: int) -> ThreadingHTTPServer:
             if path == "/health":
                 ok = service.healthy()
                 self._json(200 if ok else 503, {"healthy": ok, "active": service.active,
-                                                "subscribed": service.subscribed})
+                                                "subscribed": service.subscribed,
+                                                "framework_id": service.core.framework_id})
             elif path == "/metrics":
                 with service.lock:
                     body = service.metrics.render(list(service.core.jobs.values()))

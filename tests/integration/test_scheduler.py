@@ -1,0 +1,230 @@
+"""The scheduler on the local stack, through `clusterjobs submit` and the real executor:
+jobs run to completion with their outputs in HDFS and each instance run once; bad specs get
+their `.error` and stay; timeouts are killed and retried; SIGKILL and restart at several
+points; a standby takes over. Each test runs its own framework (own ZooKeeper state path)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from executor.hdfs import Hdfs
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
+from scheduler_proc import (
+    DATADIR,
+    SchedulerProc,
+    marker_command,
+    runs,
+    submit,
+    submit_many,
+    wait,
+)
+
+JOBS = 30
+INSTANCES = 5
+
+
+@pytest.fixture(scope="module")
+def fs(stack: dict) -> Hdfs:
+    return Hdfs(str(stack["webhdfs"]), "alice")
+
+
+@pytest.fixture
+def state() -> str:
+    return f"cj-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def markers(tmp_path: Path) -> Path:
+    path = tmp_path / "markers"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def procs(tmp_path: Path):
+    started: list[SchedulerProc] = []
+    yield started
+    for proc in started:
+        proc.stop()
+
+
+def start(procs: list, stack: dict, state: str, tmp_path: Path, *extra: str) -> SchedulerProc:
+    proc = SchedulerProc(stack, state, tmp_path, *extra)
+    procs.append(proc)
+    return proc
+
+
+def all_done(proc: SchedulerProc, job_ids: list[str]) -> bool:
+    for job_id in job_ids:
+        job = proc.job(job_id)
+        if job is None or job["state"] not in ("finished", "failed", "cancelled"):
+            return False
+    return True
+
+
+def square_job(markers: Path, words: str, instances: int = INSTANCES, **more) -> dict:
+    """Each instance writes (words in the input) * instance to out/result.txt."""
+    then = ('mkdir -p out && echo $(( $(wc -w < words.txt) * CLUSTERJOBS_INSTANCE )) '
+            '> out/result.txt')
+    return {"version": 1, "researcher": "alice", "name": "square",
+            "command": marker_command(markers, then), "instances": instances,
+            "inputs": [{"hdfs": words, "as": "words.txt"}], "outputs": ["out"],
+            "resources": {"cpus": 0.1, "mem": 32}, **more}
+
+
+def test_jobs_run_to_completion_once_each_with_outputs(stack, stack_dir, fs, state, markers,
+                                                      procs, tmp_path):
+    words = f"{DATADIR}/data/words-{state}.txt"
+    fs.write_bytes(words, b"one two three four five six seven\n")
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    job_ids = submit_many(str(stack_dir), [square_job(markers, words)] * JOBS, tmp_path)
+    assert len(set(job_ids)) == JOBS
+    wait(lambda: all_done(proc, job_ids), 400, f"{JOBS} jobs done", proc.proc)
+    for job_id in job_ids:
+        job = proc.job(job_id)
+        assert job["state"] == "finished", job
+        assert job["counts"] == {"finished": INSTANCES}
+        for i in range(INSTANCES):
+            assert runs(markers, job_id, i) == 1, f"{job_id}.{i} ran {runs(markers, job_id, i)}x"
+            result = fs.read_bytes(f"{DATADIR}/jobs/{job_id}/{i}/out/result.txt")
+            assert result.decode().strip() == str(7 * i)
+        assert fs.exists(f"{DATADIR}/jobs/accepted/{job_id}.json")
+        assert not fs.exists(f"{DATADIR}/jobs/incoming/{job_id}.json")
+    # Finished jobs are archived to HDFS with their record.
+    wait(lambda: fs.exists(f"{DATADIR}/jobs/{job_ids[0]}/job.json"), 30, "job.json archived")
+    record = json.loads(fs.read_bytes(f"{DATADIR}/jobs/{job_ids[0]}/job.json"))
+    assert record["state"] == "finished" and len(record["tasks"]) == INSTANCES
+    assert all(t["run_us"] and t["worker"] for t in record["tasks"])
+
+
+BAD_SPECS = {
+    "malformed": ('{"version": 1,', "spec"),
+    "unknown-field": ({"colour": "red"}, "colour"),
+    "no-researcher": ({"researcher": None}, "researcher"),
+    "negative-cpus": ({"resources": {"cpus": -1}}, "resources.cpus"),
+    "zero-mem": ({"resources": {"mem": 0}}, "resources.mem"),
+    "input-outside": ({"inputs": ["/protocols/bob/x.txt"]}, "inputs[0]"),
+    "input-dotdot": ({"inputs": ["data/../../bob/x.txt"]}, "inputs[0]"),
+    "output-escapes": ({"outputs": ["../x"]}, "outputs[0]"),
+    "bad-operator": ({"constraints": [["hostname", "NEAR", "x"]]}, "constraints[0]"),
+    "no-instances": ({"instances": 0}, "instances"),
+    "other-researcher": ({"researcher": "bob"}, "researcher"),
+}
+
+
+def test_bad_specs_get_error_files_and_stay_good_ones_run(stack, stack_dir, fs, state,
+                                                           markers, procs, tmp_path):
+    incoming = f"{DATADIR}/jobs/incoming"
+    names = {}
+    for kind, (change, _field) in BAD_SPECS.items():
+        name = f"bad-{kind}-{state}"
+        names[kind] = name
+        if isinstance(change, str):
+            body = change.encode()
+        else:
+            doc = {"version": 1, "researcher": "alice", "name": "bad", "command": "true",
+                   **change}
+            body = json.dumps({k: v for k, v in doc.items() if v is not None}).encode()
+        fs.write_bytes(f"{incoming}/{name}.json", body)
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    good = submit(str(stack_dir), {"version": 1, "researcher": "alice", "name": "good",
+                                   "command": marker_command(markers, "true")}, tmp_path)
+    wait(lambda: all_done(proc, [good]), 120, "the good job", proc.proc)
+    assert proc.job(good)["state"] == "finished"
+    for kind, (_change, field) in BAD_SPECS.items():
+        name = names[kind]
+        error = f"{incoming}/{name}.error"
+        wait(lambda e=error: fs.exists(e), 30, f"{name}.error")
+        message = fs.read_bytes(error).decode().strip()
+        assert message.startswith(f"{field}: ") or f" {field}: " in message, (kind, message)
+        assert len(message.splitlines()) == 1
+        assert fs.exists(f"{incoming}/{name}.json"), f"{name}.json was removed"
+
+
+def test_timeout_kills_retries_then_fails_with_reason(stack, stack_dir, state, markers, procs,
+                                                      tmp_path):
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    job_id = submit(str(stack_dir), {
+        "version": 1, "researcher": "alice", "name": "slow",
+        "command": marker_command(markers, "sleep 60"), "timeout_seconds": 2,
+        "max_retries": 1}, tmp_path)
+    wait(lambda: all_done(proc, [job_id]), 120, "the slow job to fail", proc.proc)
+    job = proc.job(job_id)
+    assert job["state"] == "failed"
+    (task,) = job["tasks"]
+    assert task["attempts"] == 2 and task["state"] == "failed"
+    assert "timed out after 2 s" in task["reason"]
+    assert runs(markers, job_id, 0) == 2
+
+
+def sleepy(markers: Path, seconds: float, instances: int = 4) -> dict:
+    return {"version": 1, "researcher": "alice", "name": "sleepy", "instances": instances,
+            "command": marker_command(markers, f"sleep {seconds}"),
+            "resources": {"cpus": 0.1, "mem": 32}}
+
+
+def counts(proc: SchedulerProc, job_ids: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for job_id in job_ids:
+        for key, n in (proc.job(job_id) or {}).get("counts", {}).items():
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def test_sigkill_at_three_points_loses_nothing_runs_nothing_twice(stack, stack_dir, state,
+                                                                  markers, procs, tmp_path):
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    framework_id = proc.get("/health")[1]["framework_id"]
+    job_ids = submit_many(str(stack_dir), [sleepy(markers, 3)] * 4, tmp_path)
+    # 1: as soon as the specs are accepted (launches in flight).
+    wait(lambda: all(proc.job(j) for j in job_ids), 60, "specs accepted", proc.proc)
+    proc.kill()
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    assert proc.get("/health")[1]["framework_id"] == framework_id
+    # 2: while tasks run.
+    wait(lambda: counts(proc, job_ids).get("running", 0) >= 2, 60, "tasks running",
+         proc.proc)
+    proc.kill()
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    # 3: once some instances finished, others not.
+    wait(lambda: counts(proc, job_ids).get("finished", 0) >= 4, 90, "some finished",
+         proc.proc)
+    proc.kill()
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    assert proc.get("/health")[1]["framework_id"] == framework_id
+    wait(lambda: all_done(proc, job_ids), 180, "all jobs done", proc.proc)
+    for job_id in job_ids:
+        assert proc.job(job_id)["state"] == "finished"
+        for i in range(4):
+            assert runs(markers, job_id, i) == 1, f"{job_id}.{i} ran {runs(markers, job_id, i)}x"
+
+
+def test_standby_waits_then_takes_over(stack, stack_dir, state, markers, procs, tmp_path):
+    first = start(procs, stack, state, tmp_path)
+    first.wait_healthy()
+    second = start(procs, stack, state, tmp_path)
+    wait(lambda: second.get("/health")[0] == 503, 30, "the standby's HTTP")
+    job_ids = submit_many(str(stack_dir), [sleepy(markers, 2, instances=3)] * 2, tmp_path)
+    wait(lambda: counts(first, job_ids).get("running", 0) + counts(first, job_ids).get(
+        "finished", 0) >= 2, 60, "work started", first.proc)
+    assert second.get("/health")[1]["active"] is False
+    first.kill()
+    second.wait_healthy()
+    wait(lambda: all_done(second, job_ids), 120, "the standby finishes the run", second.proc)
+    for job_id in job_ids:
+        assert second.job(job_id)["state"] == "finished"
+        for i in range(3):
+            assert runs(markers, job_id, i) == 1
