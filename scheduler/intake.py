@@ -82,8 +82,8 @@ class Intake:
             spec = self.parse_spec(data, datadir=proto.datadir)
             if spec.researcher != proto.researcher:
                 raise self.spec_error(
-                    "researcher", f"the spec is for {spec.researcher!r} but was submitted to "
-                                  f"the folder of {proto.researcher!r}'s protocol")
+                    "researcher", f"the spec is for {spec.researcher} but was submitted to "
+                                  f"the protocol folder of researcher {proto.researcher}")
         except self.spec_error as exc:
             self._reject(source, str(exc))
             return

@@ -144,10 +144,11 @@ class Store:
             if record.get("incomplete"):
                 self.zk.delete(f"{root}/{name}", recursive=True)  # a creation cut short
                 continue
-            instances = []
-            for index in range(record["instances"]):
-                raw, _ = self.zk.get(f"{root}/{name}/{index}")
-                instances.append(Instance.from_record(json.loads(raw)))
+            # Asynchronous gets pipeline the reads: one round trip per job, not per instance.
+            pending = [self.zk.get_async(f"{root}/{name}/{index}")
+                       for index in range(record["instances"])]
+            instances = [Instance.from_record(json.loads(p.get(timeout=30)[0]))
+                         for p in pending]
             jobs.append(Job.from_record(record, instances, parse_spec))
         return jobs
 

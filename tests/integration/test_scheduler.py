@@ -113,7 +113,7 @@ BAD_SPECS = {
     "input-outside": ({"inputs": ["/protocols/bob/x.txt"]}, "inputs[0]"),
     "input-dotdot": ({"inputs": ["data/../../bob/x.txt"]}, "inputs[0]"),
     "output-escapes": ({"outputs": ["../x"]}, "outputs[0]"),
-    "bad-operator": ({"constraints": [["hostname", "NEAR", "x"]]}, "constraints[0]"),
+    "bad-operator": ({"constraints": [["hostname", "NEAR", "x"]]}, "constraints[0][1]"),
     "no-instances": ({"instances": 0}, "instances"),
     "other-researcher": ({"researcher": "bob"}, "researcher"),
 }
