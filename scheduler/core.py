@@ -175,7 +175,9 @@ class Core:
             if update.state in ACTIVE and update.agent_id:
                 self.outbox.append(fx.KillTask(update.task_id, update.agent_id))
             return
-        at = update.timestamp or now
+        # pymesos's executor driver stamps whole seconds (int): too coarse to time a task, so
+        # only a fractional (float) timestamp is trusted; otherwise the time it arrived.
+        at = update.timestamp if isinstance(update.timestamp, float) else now
         if update.agent_id:
             inst.agent_id = update.agent_id
         if update.state in ("TASK_RUNNING", "TASK_STARTING"):

@@ -33,6 +33,7 @@ log = logging.getLogger("clusterjobs.scheduler")
 EXECUTOR_ID = "clusterjobs-executor"
 EXECUTOR_RESOURCES = Resources(0.1, 64.0, 0.0)
 RECONCILE_EVERY_S = 60.0
+TICK_S = 0.5
 ONE_WEEK_S = 7 * 24 * 3600.0
 
 
@@ -253,9 +254,10 @@ class SchedulerService:
 
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
+        last_tick = 0.0
         while not self.stopping.is_set():
             try:
-                event = self.events.get(timeout=0.5)
+                event = self.events.get(timeout=TICK_S)
             except queue.Empty:
                 event = None
             with self.lock:
@@ -264,11 +266,14 @@ class SchedulerService:
                         return
                     self._handle(event)
                 now = time.time()
-                self.core.tick(now)
-                self._run_effects(None)
-                self._offer_interest(now)
-                if self.subscribed and now - self.last_reconcile > RECONCILE_EVERY_S:
-                    self._reconcile(implicit=False)
+                # tick() and wants_offers() walk every instance: twice a second is enough.
+                if now - last_tick >= TICK_S:
+                    last_tick = now
+                    self.core.tick(now)
+                    self._run_effects(None)
+                    self._offer_interest(now)
+                    if self.subscribed and now - self.last_reconcile > RECONCILE_EVERY_S:
+                        self._reconcile(implicit=False)
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
@@ -404,7 +409,7 @@ class SchedulerService:
             self._call(self.driver.launchTasks, {"value": offer_id}, tasks,
                        {"refuse_seconds": 1.0})
         if unused_offers:
-            refuse = 5.0 if self.core.wants_offers(time.time()) else 60.0
+            refuse = 60.0 if self.offers_wanted is False else 5.0
             self.metrics.offers_declined.inc(len(unused_offers))
             self._call(self.driver.declineOffer, [{"value": o} for o in unused_offers],
                        {"refuse_seconds": refuse})

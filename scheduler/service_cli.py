@@ -60,9 +60,10 @@ def add_parser(commands) -> None:
     run.add_argument("--jobs-account", default="jobs")
     run.add_argument("--dispatcher-accounts", default=env("CLUSTERJOBS_DISPATCHER_ACCOUNTS"),
                      help="master host:port=account,... (dispatcher credits)")
-    run.add_argument("--executor-command", default=None,
+    run.add_argument("--executor-command", default=env("CLUSTERJOBS_EXECUTOR_COMMAND"),
                      help="command that starts the executor on an agent "
-                          "(default clusterjobs-executor from this installation)")
+                          "(CLUSTERJOBS_EXECUTOR_COMMAND; default clusterjobs-executor from "
+                          "this installation)")
     run.add_argument("--poll", type=float, default=2.0, help="seconds between HDFS scans")
     run.add_argument("--retention", type=float, default=3600.0,
                      help="seconds a finished job stays in ZooKeeper after it is archived")

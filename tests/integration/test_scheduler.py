@@ -6,6 +6,7 @@ points; a standby takes over. Each test runs its own framework (own ZooKeeper st
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -25,7 +26,7 @@ from scheduler_proc import (
     wait,
 )
 
-JOBS = 30
+JOBS = int(os.environ.get("CLUSTERJOBS_TEST_JOBS", "30"))  # fewer for a quick local run
 INSTANCES = 5
 
 
