@@ -181,10 +181,13 @@ class Core:
         if update.agent_id:
             inst.agent_id = update.agent_id
         if update.state in ("TASK_RUNNING", "TASK_STARTING"):
-            if update.state == "TASK_RUNNING" and inst.running_at is None:
+            if update.state == "TASK_RUNNING" and inst.state == "staging":
+                inst.state = "running"
+                self.outbox.append(fx.SaveInstance(job_id, index))
+            # Only the agent's own update times the run: a reconciliation answer arrives
+            # whenever asked, and the agent's update, if not yet acknowledged, will follow.
+            if update.state == "TASK_RUNNING" and update.reliable and inst.running_at is None:
                 inst.running_at = at
-                if inst.state == "staging":
-                    inst.state = "running"
                 self.outbox.append(fx.SaveInstance(job_id, index))
             return
         if update.state == "TASK_KILLING":

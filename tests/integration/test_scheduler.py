@@ -167,7 +167,7 @@ def test_timeout_kills_retries_then_fails_with_reason(stack, stack_dir, state, m
     assert runs(markers, job_id, 0) == 2
 
 
-def sleepy(markers: Path, seconds: float, instances: int = 4) -> dict:
+def sleepy(markers: Path, seconds: float | str, instances: int = 4) -> dict:
     return {"version": 1, "researcher": "alice", "name": "sleepy", "instances": instances,
             "command": marker_command(markers, f"sleep {seconds}"),
             "resources": {"cpus": 0.1, "mem": 32}}
@@ -186,7 +186,9 @@ def test_sigkill_at_three_points_loses_nothing_runs_nothing_twice(stack, stack_d
     proc = start(procs, stack, state, tmp_path)
     proc.wait_healthy()
     framework_id = proc.get("/health")[1]["framework_id"]
-    job_ids = submit_many(str(stack_dir), [sleepy(markers, 3)] * 4, tmp_path)
+    # Instance n sleeps 3 + 4n s, so the kills find tasks at different stages.
+    spec = sleepy(markers, "$((3 + 4 * CLUSTERJOBS_INSTANCE))")
+    job_ids = submit_many(str(stack_dir), [spec] * 4, tmp_path)
     # 1: as soon as the specs are accepted (launches in flight).
     wait(lambda: all(proc.job(j) for j in job_ids), 60, "specs accepted", proc.proc)
     proc.kill()
@@ -202,6 +204,7 @@ def test_sigkill_at_three_points_loses_nothing_runs_nothing_twice(stack, stack_d
     # 3: once some instances finished, others not.
     wait(lambda: counts(proc, job_ids).get("finished", 0) >= 4, 90, "some finished",
          proc.proc)
+    assert counts(proc, job_ids).get("finished", 0) < 16
     proc.kill()
     proc = start(procs, stack, state, tmp_path)
     proc.wait_healthy()

@@ -200,3 +200,14 @@ def test_records_round_trip_and_stay_small():
     job = Job("j-1", FakeSpec(), "/d", 1.0, [Instance(0)])
     back = Job.from_record(job.to_record(), job.instances, lambda d, datadir: FakeSpec())
     assert back.state == "queued" and back.datadir == "/d"
+
+
+def test_only_the_agents_running_update_times_the_run():
+    core = core_with(FakeSpec(instances=1))
+    (launch,) = launch_all(core, 101.0)
+    core.on_update(Update(launch.task_id, "TASK_RUNNING", "a-worker1", reliable=False), 102.0)
+    inst = core.jobs["j-1"].instances[0]
+    assert inst.state == "running" and inst.running_at is None
+    # pymesos's executor driver stamps whole seconds: the arrival time is used instead.
+    core.on_update(Update(launch.task_id, "TASK_RUNNING", "a-worker1", timestamp=90), 103.5)
+    assert inst.running_at == 103.5
