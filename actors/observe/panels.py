@@ -86,10 +86,19 @@ PANELS: tuple[Panel, ...] = (
            f"[{RATE_INTERVAL}]))", "{{state}}"),
     ), "Scheduler", main=False),
     # -- accounting -----------------------------------------------------------------------------
-    Panel("Credited time", "s", (
-        _q("sum by (kind) (clusterjobs_credited_microseconds_total) / 1e6", "{{kind}}"),
+    Panel("Credited time per researcher", "s", (
+        _q("sum by (researcher, kind) (clusterjobs_credited_seconds_total)",
+           "{{researcher}} {{kind}}"),
     ), "Accounting", description="Seconds of worker and dispatcher time written to the "
                                  "accounting outbox since the scheduler started."),
+    Panel("Credited time per worker", "s", (
+        _q('sum by (account) (clusterjobs_credited_seconds_total{kind="worker"})',
+           "{{account}}"),
+    ), "Accounting", description="Worker (agent) time credited, by the agent's eos_account."),
+    Panel("Credited time per dispatcher", "s", (
+        _q('sum by (account) (clusterjobs_credited_seconds_total{kind="dispatcher"})',
+           "{{account}}"),
+    ), "Accounting", main=False),
     Panel("Outbox size", "short", (
         _q("sum(clusterjobs_outbox_entries)", "waiting"),
         _q("sum(clusterjobs_outbox_parked)", "parked"),

@@ -2,13 +2,15 @@
 deploy/prometheus/prometheus.yml (targets rewritten to the local ports), a batch of jobs runs
 through the scheduler, and then every PromQL expression of every panel of
 deploy/grafana/clusterjobs.json returns data over the run, and `clusterjobs report` writes a
-page whose plots show it, which headless Chromium renders without errors."""
+page whose plots show it, which headless Chromium renders without errors; promtool's linter
+finds nothing on the scheduler's /metrics."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from observed_run import RATE_INTERVAL, ROOT, Run, has_data, job_state, observed_run
+from observed_run import RATE_INTERVAL, ROOT, Run, get, has_data, job_state, observed_run
 
 from actors.observe.dashboard import queries
 from actors.observe.panels import PANELS, resolve
@@ -65,3 +67,11 @@ def test_report_shows_the_run_and_chromium_renders_it(run: Run, stack_dir: Path,
     assert int(rendered.group(1)) == len(main), "some plots did not decode"
     console = [line for line in chromium.stderr.splitlines() if ":CONSOLE" in line]
     assert console == [], console
+
+
+def test_promtool_finds_nothing_on_the_schedulers_metrics(run: Run) -> None:
+    code, body = get(f"{run.scheduler}/metrics")
+    assert code == 200 and b"clusterjobs_credited_seconds_total{" in body
+    done = subprocess.run([shutil.which("promtool") or "/usr/bin/promtool", "check", "metrics"],
+                          input=body, capture_output=True, timeout=60)
+    assert (done.returncode, done.stdout + done.stderr) == (0, b"")

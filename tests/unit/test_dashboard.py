@@ -28,7 +28,8 @@ def test_dashboard_file_is_what_the_code_generates() -> None:
 def test_panels_cover_what_the_issue_names() -> None:
     titles = {panel["title"] for panel in json.loads(FILE.read_text())["panels"]}
     for wanted in ("Queue depth (pending instances)", "Offers", "Launches", "Placement latency",
-                   "Task run time", "Failures by reason", "Credited time", "Outbox size",
+                   "Task run time", "Failures by reason", "Credited time per researcher",
+                   "Credited time per worker", "Outbox size",
                    "Outbox oldest credit", "Cluster CPUs", "Cluster memory"):
         assert wanted in titles
     rows = [p["title"] for p in json.loads(FILE.read_text())["panels"] if p["type"] == "row"]
