@@ -129,7 +129,7 @@ VERBS: dict[str, Verb] = {
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    """Add `chain VERB` to the `clusterjobs` command."""
+    """Add `chain VERB` and `contributors` to the `clusterjobs` command."""
     parser = commands.add_parser("chain", help="push one jobs/registry action",
                                  description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -149,6 +149,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                               f"(default ${chain.KEY_ENV})")
         sub.add_argument("--json", action="store_true", help="print the result as JSON")
         sub.set_defaults(func=_run, chain_verb=name)
+
+    from scheduler import contributors
+
+    contributors.add_parser(commands)
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:

@@ -88,8 +88,10 @@ class Protocol:
                        for d in p.dispatchers])
         return p
 
-    def entries(self, count: int, start: int = 0) -> list[dict]:
-        """CreditEntry JSON objects (INTERFACES.md): distinct times, so rows can be matched."""
+    def entries(self, count: int, start: int = 0, identity: bool = True) -> list[dict]:
+        """CreditEntry JSON objects (INTERFACES.md): distinct times, so rows can be matched.
+        Without ``identity`` (credit_id 0) the contract cannot drop a repeated credit: only
+        the pusher's own exactly-once keeps the totals right."""
         found = []
         for n in range(start, start + count):
             worker = n % 2 == 0
@@ -97,7 +99,8 @@ class Protocol:
             found.append({
                 "kind": "worker" if worker else "dispatcher", "researcher": self.researcher,
                 "account": accounts[n % len(accounts)], "time_us": 1_000_003 + 7 * n,
-                "credit_id": int.from_bytes(secrets.token_bytes(8), "little"),
+                "credit_id": int.from_bytes(secrets.token_bytes(8), "little") if identity else 0,
+                "key": secrets.token_hex(8),
                 "task_id": f"task-{n}", "job_id": "job", "instance": n, "attempt": 1,
                 "finished_at_us": int(time.time() * 1e6)})
         return found
@@ -137,8 +140,8 @@ class Outbox:
     def write(self, entries: list[dict]) -> None:
         tx = self.zk.transaction()
         for e in entries:
-            tx.create(f"{self.path}/outbox/{e['credit_id']:016x}",
-                      json.dumps(e, sort_keys=True).encode())
+            body = {k: v for k, v in e.items() if k != "key"}
+            tx.create(f"{self.path}/outbox/{e['key']}", json.dumps(body, sort_keys=True).encode())
         assert not [r for r in tx.commit() if isinstance(r, Exception)]
 
     def children(self, folder: str) -> list[str]:
@@ -212,7 +215,7 @@ def test_a_crash_at_each_point_of_the_push(crash: str, client: ChainClient, zk: 
     protocol = Protocol.create(client)
     path = f"/cjtest/{fresh('p')}"
     outbox = Outbox(zk, path)
-    entries = protocol.entries(200)
+    entries = protocol.entries(200, identity=False)
     outbox.write(entries)
     log = tmp_path / "pusher.log"
     first = start_pusher(str(stack["zookeeper"]), path, client.url, key_file, crash, log=log)
@@ -230,7 +233,8 @@ def test_five_random_kills_during_a_run(client: ChainClient, zk: KazooClient, st
     protocol = Protocol.create(client)
     path = f"/cjtest/{fresh('p')}"
     outbox = Outbox(zk, path)
-    entries = protocol.entries(1500)
+    # Half without a credit identity: for those only the pusher prevents a double credit.
+    entries = protocol.entries(750, identity=False) + protocol.entries(750, start=750)
     writer_done = threading.Event()
 
     def write() -> None:  # the scheduler keeps finishing tasks meanwhile
@@ -305,10 +309,10 @@ def test_a_refused_credit_is_parked_with_the_chains_message(
     finally:
         stop(proc)
     parked = pusher.parked_entries(zk, path)
-    assert [p["key"] for p in parked] == [f"{doomed['credit_id']:016x}"]
+    assert [p["key"] for p in parked] == [doomed["key"]]
     assert parked[0]["message"] == (f"assertion failure with message: worker {fresh_worker} "
                                     f"is not registered for researcher {protocol.researcher}")
-    assert parked[0]["entry"] == doomed
+    assert parked[0]["entry"] == {k: v for k, v in doomed.items() if k != "key"}
     assert metrics["clusterjobs_outbox_parked"] == 1
     assert metrics["clusterjobs_outbox_entries"] == 0
     protocol.check_totals(first + second, parked={fresh_worker})
