@@ -73,11 +73,22 @@ class NodeosPort:
         self.ttl = ttl
         self._blocks: OrderedDict[int, tuple[float, frozenset[str]]] = OrderedDict()
         self._block_cache = block_cache
+        # get_info, reused for a quarter second: many batches are signed and checked per block.
+        self._info: tuple[float, dict[str, Any]] | None = None
+        # The block each sent transaction went into (from push_transaction's answer): while
+        # it is above the last irreversible block there is no need to ask for its status.
+        self._sent_in: OrderedDict[str, int] = OrderedDict()
+
+    def _head(self) -> dict[str, Any]:
+        now = time.monotonic()
+        if self._info is None or now - self._info[0] > 0.25:
+            self._info = (now, self.client.info())
+        return self._info[1]
 
     def sign(self, actions: Sequence[tuple[str, dict[str, Any]]]
              ) -> tuple[str, int, int, dict[str, Any]]:
         """(id, expiration, first block, body) of a signed transaction of ``actions``."""
-        info = self.client.info()
+        info = self._head()
         expiration = int(parse_time(str(info["head_block_time"]))) + self.ttl
         signed = self.client.sign([self.client.action(self.jobs, name, data)
                                    for name, data in actions],
@@ -87,20 +98,29 @@ class NodeosPort:
     def send(self, body: dict[str, Any]) -> None:
         """push_transaction; a duplicate means it is already in: not an error."""
         try:
-            self.client.rpc("/v1/chain/push_transaction", body)
+            answer = self.client.rpc("/v1/chain/push_transaction", body)
         except ChainError as exc:
             if not exc.duplicate:
                 raise
+            return
+        block = (answer.get("processed") or {}).get("block_num")
+        if isinstance(block, int):
+            self._sent_in[str(answer.get("transaction_id"))] = block
+            while len(self._sent_in) > 100_000:
+                self._sent_in.popitem(last=False)
 
     def locate(self, batch: Batch) -> Verdict:
         """Where ``batch``'s transaction stands (see :func:`pusher_core.judge`)."""
+        block = self._sent_in.get(batch.tx_id)
+        if block is not None and block > int(self._head()["last_irreversible_block_num"]):
+            return Verdict.PENDING  # applied in a block not yet irreversible: ask later
         try:
             status = self.client.transaction_status(batch.tx_id)
         except ChainError as exc:
             if exc.retriable:
                 raise
             # No finality status on this nodeos: judge from the blocks alone.
-            info = self.client.info()
+            info = self._head()
             status = {"state": "UNKNOWN",
                       "irreversible_number": info["last_irreversible_block_num"]}
         lib = int(status["irreversible_number"])
@@ -111,6 +131,8 @@ class NodeosPort:
             verdict = core.judge(status, batch.expiration, lib_time,
                                  self._scan(batch.tx_id, batch.first_block, lib,
                                             batch.expiration))
+        if verdict is not Verdict.PENDING:
+            self._sent_in.pop(batch.tx_id, None)
         return verdict
 
     def _scan(self, tx_id: str, first: int, lib: int, expiration: int) -> int | None:
@@ -151,17 +173,29 @@ class ZkStore:
         self._seen: set[str] = set()  # outbox keys already handed to the core
         for folder in (self.outbox, self.journal_path, self.parked):
             zk.ensure_path(folder)
-        # The outbox's children as of the last change (a watch, not a poll per round).
+        # The outbox's children as of the last change (a watch, not a poll per round), read
+        # by a thread of its own into _ready.
         self._children: set[str] = set()
-        self._children_lock = threading.Lock()
+        self._ready: list[Credit] = []
+        self._gone: dict[str, int] = {}  # key → generation of its removal (see _read_new)
+        self._generation = 0
+        self.notify: Callable[[], None] | None = None  # called when entries are ready
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read_loop, name="outbox-reader",
+                                        daemon=True)
         self._watch = self._watch_outbox()
+        self._reader.start()
 
     def _watch_outbox(self) -> Any:
         from kazoo.recipe.watchers import ChildrenWatch
 
-        def changed(children: list[str]) -> None:
-            with self._children_lock:
+        def changed(children: list[str]) -> bool | None:
+            with self._lock:
                 self._children = set(children)
+            self._wake.set()
+            return False if self._closed.is_set() else None  # False ends the watch
 
         return ChildrenWatch(self.zk, self.outbox, changed)
 
@@ -174,22 +208,58 @@ class ZkStore:
         return batches, list(self.zk.get_children(self.parked))
 
     def new_credits(self) -> list[Credit]:
-        """Outbox entries not handed over before. A malformed entry is parked at once."""
-        with self._children_lock:
-            names = sorted(self._children - self._seen)
-        found = []
-        pending = [(n, self.zk.get_async(f"{self.outbox}/{n}")) for n in names]
-        for name, result in pending:
-            try:
-                data, _ = result.get()
-            except Exception:  # deleted meanwhile (kazoo's NoNodeError): nothing to do
-                continue
-            self._seen.add(name)
-            try:
-                found.append(core.parse_credit(name, data))
-            except ValueError as exc:
-                self._park_raw(name, data, str(exc))
+        """Outbox entries read since the last call (by the reader thread, so reading the
+        outbox overlaps pushing). A malformed entry is parked at once."""
+        with self._lock:
+            found, self._ready = self._ready, []
         return found
+
+    def close(self) -> None:
+        """Stop the reader thread."""
+        self._closed.set()
+        self._wake.set()
+
+    def _read_loop(self) -> None:
+        while not self._closed.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            try:
+                self._read_new()
+            except Exception as exc:  # ZooKeeper away: try again at the next change or second
+                log.warning("outbox read failed", extra={"error": " ".join(str(exc).split())})
+                self._closed.wait(0.5)
+
+    def _read_new(self) -> None:
+        # A key is read only while not in _seen; a finished key leaves _seen only after its
+        # delete committed, so a read started later finds it gone. A read started earlier may
+        # still return it: such keys are in _gone (with the generation of their removal) and
+        # are dropped from what the read found.
+        with self._lock:
+            names = sorted(self._children - self._seen)
+        for first in range(0, len(names), 1000):
+            with self._lock:
+                start = self._generation
+                # Removed before this read starts: it cannot see them.
+                self._gone = {k: g for k, g in self._gone.items() if g > start}
+            pending = [(n, self.zk.get_async(f"{self.outbox}/{n}"))
+                       for n in names[first:first + 1000]]
+            found = []
+            for name, result in pending:
+                try:
+                    data, _ = result.get()
+                except Exception:  # deleted meanwhile (kazoo's NoNodeError): nothing to do
+                    continue
+                try:
+                    found.append(core.parse_credit(name, data))
+                except ValueError as exc:
+                    self._park_raw(name, data, str(exc))
+                    continue
+            with self._lock:
+                found = [c for c in found if c.key not in self._gone]
+                self._seen.update(c.key for c in found)
+                self._ready += found
+            if found and self.notify is not None:
+                self.notify()
 
     def journal(self, batch: Batch) -> None:
         """Create the journal entry; idempotent (an equal entry already there is success)."""
@@ -211,7 +281,7 @@ class ZkStore:
             tx.delete(f"{self.outbox}/{key}")
         tx.delete(f"{self.journal_path}/{batch.seq:010d}")
         self._commit(tx, batch.seq)
-        self._seen.difference_update(batch.keys)
+        self._removed(batch.keys)
 
     def abandon(self, batch: Batch) -> None:
         from kazoo.exceptions import NoNodeError
@@ -228,7 +298,18 @@ class ZkStore:
         tx.delete(f"{self.outbox}/{credit.key}")
         tx.delete(f"{self.journal_path}/{seq:010d}")
         self._commit(tx, seq)
-        self._seen.discard(credit.key)
+        self._removed([credit.key])
+
+    def _removed(self, keys: Iterable[str]) -> None:
+        """``keys`` left the outbox (their delete committed)."""
+        keys = set(keys)
+        with self._lock:
+            self._generation += 1
+            for key in keys:
+                self._seen.discard(key)
+                self._gone[key] = self._generation
+            # Read but not yet handed over (a restarted pusher finishing a journaled batch).
+            self._ready = [c for c in self._ready if c.key not in keys]
 
     def _park_raw(self, key: str, data: bytes, message: str) -> None:
         record = {"raw": data.decode(errors="replace"), "message": message, "code": 0,
@@ -277,6 +358,9 @@ class Pusher:
         self.on_confirmed = on_confirmed
         self.lock = threading.Lock()  # the metrics read the core from another thread
         self._loaded = False
+        self._wake = threading.Event()
+        if hasattr(store, "notify"):
+            store.notify = self._wake.set  # new outbox entries end the loop's sleep
 
     def step(self) -> float:
         """One round: new entries, due effects, their follow-ups. Returns seconds to sleep."""
@@ -296,12 +380,17 @@ class Pusher:
     def run(self, stop: threading.Event) -> None:
         """Step until ``stop`` is set; store failures (ZooKeeper away) wait and retry."""
         while not stop.is_set():
+            self._wake.clear()
             try:
                 delay = self.step()
             except Exception as exc:  # ZooKeeper lost, say: log, wait, try again
                 log.warning("pusher round failed", extra={"error": " ".join(str(exc).split())})
                 delay = 1.0
-            stop.wait(delay)
+            if delay > 0:
+                self._wake.wait(delay)  # at most 1 s: `stop` is seen within a second
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
 
     def drain(self, timeout: float) -> bool:
         """Step until nothing is queued or in flight (True) or ``timeout`` passes (False)."""

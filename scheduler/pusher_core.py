@@ -91,13 +91,13 @@ def parse_credit(key: str, data: bytes | str | Mapping[str, Any]) -> Credit:
 class Limits:
     """Batching and pacing bounds (seconds unless said otherwise)."""
 
-    max_actions: int = 200  # actions per transaction
+    max_actions: int = 400  # actions per transaction
     max_bytes: int = 100_000  # estimated packed size per transaction
     max_wait: float = 0.1  # the oldest unbatched entry waits at most this before a send
     max_in_flight: int = 64  # batches signed but not yet finished
     ttl: int = 60  # transaction expiry after the chain's head time
     check_delay: float = 0.5  # first status check after a send
-    check_every: float = 0.5  # later checks while pending
+    check_every: float = 0.25  # later checks while pending
     retry_min: float = 0.5  # backoff after a retriable failure ...
     retry_max: float = 10.0  # ... doubling up to this
 
@@ -111,6 +111,7 @@ class Limits:
 # An action's packed size: account, name, one authorization, data (two names, time, credit id)
 # and the length prefixes; a transaction adds a header and a signature.
 ACTION_BYTES = 8 + 8 + 1 + 16 + 1 + 32
+DONE_MEMORY = 200_000  # finished keys remembered (see PusherCore._done)
 TRANSACTION_BYTES = 200
 
 
@@ -284,6 +285,9 @@ class PusherCore:
         self._in_batch: dict[str, int] = {}
         self._alone: set[str] = set()  # keys of a rejected batch: sent one per transaction
         self._parked: set[str] = set()
+        # Keys finished lately: an edge that hands one over again (a read that raced the
+        # delete) must not get it pushed twice. Bounded: older keys are long gone from reads.
+        self._done: OrderedDict[str, None] = OrderedDict()
         self._next_seq = 1
         self._sign_after = 0.0  # no new batch before (after a failed signature)
         self._sign_backoff = 0.0
@@ -303,7 +307,7 @@ class PusherCore:
         """Outbox entries seen by the edge; already known ones are ignored."""
         for credit in credits:
             key = credit.key
-            if key in self._parked or key in self._queue:
+            if key in self._parked or key in self._queue or key in self._done:
                 continue
             self._credits[key] = credit
             if key not in self._in_batch:
@@ -408,6 +412,9 @@ class PusherCore:
             for key in flight.keys:
                 self._credits.pop(key, None)
                 self._alone.discard(key)
+                self._done[key] = None
+            while len(self._done) > DONE_MEMORY:
+                self._done.popitem(last=False)
             if flight.outcome == "park":
                 self._parked.update(flight.keys)
             else:

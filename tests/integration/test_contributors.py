@@ -36,13 +36,15 @@ def test_contributors_table(stack: dict, stack_dir: Path) -> None:
     api.push_action("eosio.token", "transfer", {"from": "eosio", "to": funder,
                                                 "quantity": "100.0000 JOB", "memo": "fund"},
                     {"eosio": "active"})
-    contract_deploy.delegate_fund(url, funder, contract_deploy.Deployment(url))
     client = ChainClient(url, Signer("jobs", "active", (devchain.DEV_PRIVATE_KEY,)))
     client.push([client.action("registry", "addprotocol", {
         "title": "contributors test", "owner": owner, "researcher": researcher,
         "datadir": f"/protocols/{researcher}", "fundaccount": funder, "fund": "50.0000 JOB",
         "tokencontract": "eosio.token", "dispatcher_pay_rate": 0.5, "worker_pay_rate": 0.25},
         [(owner, "active"), (funder, "active"), (researcher, "active")])])
+    # The fund goes into the registry's escrow: a transfer whose memo is the researcher.
+    contract_deploy.deposit(url, funder, researcher, "50.0000 JOB",
+                            contract_deploy.Deployment(url))
     client.push([client.action("jobs", "regworker", {"worker": worker,
                                                      "researcher": researcher}),
                  client.action("jobs", "regdisptch", {"dispatcher": dispatcher,

@@ -154,8 +154,13 @@ class Outbox:
             if not self.children("outbox") and not self.children("pusher/journal"):
                 return
             time.sleep(0.2)
+        journal = {}
+        for name in self.children("pusher/journal"):
+            data, _ = self.zk.get(f"{self.path}/pusher/journal/{name}")
+            batch = json.loads(data)
+            journal[name] = {k: batch[k] for k in ("keys", "tx_id", "expiration")}
         raise AssertionError(f"outbox not drained: {len(self.children('outbox'))} entries, "
-                             f"{len(self.children('pusher/journal'))} journaled")
+                             f"journal {journal}")
 
 
 @pytest.fixture(scope="module")

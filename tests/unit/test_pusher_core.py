@@ -499,3 +499,17 @@ def test_credit_id_is_sent_when_the_contract_takes_it() -> None:
     c.offer([credit(3)], now=0)
     (sign,) = c.tick(0)
     assert sign.actions[0][1]["credit_id"] == 4
+
+
+def test_a_key_handed_over_again_after_it_finished_is_ignored() -> None:
+    c = PusherCore(Limits(max_wait=0))
+    c.offer([credit(1)], now=0)
+    (sign,) = c.tick(0)
+    c.signed(sign.seq, "ab" * 32, 160, 7, {}, 0)
+    c.journaled(sign.seq, 0)
+    c.sent(sign.seq, 0)
+    assert isinstance(c.tick(1)[0], core.Check)
+    c.checked(sign.seq, Verdict.IRREVERSIBLE, 1)
+    c.closed(sign.seq, 1)
+    c.offer([credit(1)], now=2)  # a stale read of the deleted outbox entry
+    assert c.tick(3) == [] and c.idle()
