@@ -154,7 +154,11 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     workdir = Path(tempfile.mkdtemp(prefix="cj-e2e-bench-"))
     print(f"machine: {os.cpu_count()} cores; {args.tasks} tasks on {args.agents} agents")
-    state, _ = orchestrator.up(workdir, StackOptions(agents=args.agents))
+    # Antelope names take only a-z, 1-5 and '.': the default worker1..workerN stops at 5.
+    accounts = tuple(f"worker{chr(ord('a') + i // 26)}{chr(ord('a') + i % 26)}"
+                     for i in range(args.agents))
+    state, _ = orchestrator.up(workdir, StackOptions(agents=args.agents,
+                                                      agent_accounts=accounts))
     try:
         base = baseline(str(state["endpoints"]["mesos"]), args.tasks)
         ours, _cpu = clusterjobs(workdir, args.tasks)

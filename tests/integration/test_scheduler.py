@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -232,3 +236,69 @@ def test_standby_waits_then_takes_over(stack, stack_dir, state, markers, procs, 
         assert second.job(job_id)["state"] == "finished"
         for i in range(3):
             assert runs(markers, job_id, i) == 1
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "actors.cli", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_cancel_needs_the_token_kills_and_starts_nothing_status_cli(stack, stack_dir, state,
+                                                                    markers, procs, tmp_path):
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    job_id = submit(str(stack_dir), sleepy(markers, 60, instances=3), tmp_path)
+    wait(lambda: counts(proc, [job_id]).get("running", 0) == 3, 60, "3 running", proc.proc)
+    request = urllib.request.Request(f"{proc.url}/jobs/{job_id}/cancel", data=b"",
+                                     method="POST", headers={"Authorization": "Bearer nope"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401
+    assert proc.job(job_id)["state"] == "running"
+    token = str(Path(stack_dir) / "scheduler" / "token")
+    done = cli("cancel", job_id, "--scheduler", proc.url, "--auth-token-file", token)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{job_id} cancelled"
+    wait(lambda: proc.job(job_id)["counts"] == {"cancelled": 3}, 60, "all cancelled",
+         proc.proc)
+    time.sleep(2)  # nothing starts again
+    assert [runs(markers, job_id, i) for i in range(3)] == [1, 1, 1]
+    done = cli("status", job_id, "--json", "--scheduler", proc.url)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert {"id", "state", "instances", "counts", "tasks"} <= set(shown)
+    assert shown["state"] == "cancelled" and shown["instances"] == 3
+    assert {"instance", "state", "attempts", "agent_id", "worker", "run_us", "reason"} <= set(
+        shown["tasks"][0])
+    listing = cli("status", "--scheduler", proc.url)
+    assert job_id in listing.stdout and "cancelled" in listing.stdout
+    missing = cli("status", "no-such-job", "--scheduler", proc.url)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "clusterjobs: error: unknown job no-such-job"
+    metrics = urllib.request.urlopen(f"{proc.url}/metrics", timeout=10).read().decode()
+    assert "clusterjobs_task_launches_total 3.0" in metrics
+    assert 'clusterjobs_instances{researcher="alice",state="cancelled"} 3.0' in metrics
+
+
+def test_finished_job_archived_to_hdfs_dropped_from_zookeeper_status_still_answers(
+        stack, stack_dir, fs, state, markers, procs, tmp_path):
+    proc = start(procs, stack, state, tmp_path, "--retention", "1")
+    proc.wait_healthy()
+    job_id = submit(str(stack_dir), sleepy(markers, 0, instances=2), tmp_path)
+    wait(lambda: (proc.job(job_id) or {}).get("archived"), 60, "the job archived and dropped",
+         proc.proc)
+    assert job_id not in [j["id"] for j in proc.get("/jobs")[1]["jobs"]]
+    from kazoo.client import KazooClient
+
+    zk = KazooClient(hosts=str(stack["zookeeper"]))
+    zk.start()
+    try:
+        assert zk.get_children(f"/{state}/jobs") == []
+        assert len(zk.get_children(f"/{state}/outbox")) >= 2  # credits stay for the pusher
+    finally:
+        zk.stop()
+    shown = cli("status", job_id, "--json", "--scheduler", proc.url)
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["state"] == "finished" and record["counts"] == {"finished": 2}
+    assert json.loads(fs.read_bytes(f"{DATADIR}/jobs/{job_id}/job.json"))["id"] == job_id
