@@ -109,8 +109,9 @@ class _Callbacks:
         pass
 
 
-def offer_view(offer: dict, executor_agents: set[str]) -> OfferView:
-    """A Mesos offer (dict) as placement sees it."""
+def offer_view(offer: dict) -> OfferView:
+    """A Mesos offer (dict) as placement sees it. Whether our executor already runs on the
+    agent (its resources then already taken) comes from the offer's ``executor_ids``."""
     totals = {"cpus": 0.0, "mem": 0.0, "disk": 0.0}
     for res in offer.get("resources", []):
         if res.get("name") in totals and res.get("type", "SCALAR") == "SCALAR":
@@ -122,8 +123,7 @@ def offer_view(offer: dict, executor_agents: set[str]) -> OfferView:
         elif attr.get("type") == "SCALAR":
             attributes[attr["name"]] = f"{attr['scalar']['value']:g}"
     agent_id = offer["agent_id"]["value"]
-    running = agent_id in executor_agents or any(
-        e.get("value") == EXECUTOR_ID for e in offer.get("executor_ids", []))
+    running = any(e.get("value") == EXECUTOR_ID for e in offer.get("executor_ids", []))
     return OfferView(offer_id=offer["id"]["value"], agent_id=agent_id,
                      hostname=offer.get("hostname", ""), attributes=attributes,
                      available=Resources(totals["cpus"], totals["mem"], totals["disk"]),
@@ -173,7 +173,6 @@ class SchedulerService:
         self.active = False
         self.stopping = threading.Event()
         self.metrics = metrics.SchedulerMetrics()
-        self.executor_agents: set[str] = set()
         self.offers_wanted: bool | None = None
         self.last_reconcile = 0.0
         self.archive_queue: queue.Queue = queue.Queue()
@@ -312,7 +311,7 @@ class SchedulerService:
             else:
                 future.set_result(self.core.cancel(job_id, now))
         elif kind in ("agent_lost", "executor_lost"):
-            self.executor_agents.discard(event[1])
+            log.info(kind.replace("_", " "), extra={"agent_id": event[1]})
         elif kind == "error":
             log.error("Mesos error event", extra={"message": event[1]})
 
@@ -346,7 +345,7 @@ class SchedulerService:
 
     def _offers(self, offers: list, now: float) -> None:
         self.metrics.offers_received.inc(len(offers))
-        views = [offer_view(o, self.executor_agents) for o in offers]
+        views = [offer_view(o) for o in offers]
         total = Resources(sum(v.available.cpus for v in views),
                           sum(v.available.mem for v in views),
                           sum(v.available.disk for v in views))
@@ -392,7 +391,6 @@ class SchedulerService:
                                                inst.run_us)
             elif isinstance(effect, fx.LaunchTask):
                 launches.setdefault(effect.offer_id, []).append(self._task_info(effect))
-                self.executor_agents.add(effect.agent_id)
             elif isinstance(effect, fx.KillTask):
                 self._call(self.driver._send, {
                     "type": "KILL", "framework_id": {"value": self.core.framework_id},

@@ -211,3 +211,29 @@ def test_only_the_agents_running_update_times_the_run():
     # pymesos's executor driver stamps whole seconds: the arrival time is used instead.
     core.on_update(Update(launch.task_id, "TASK_RUNNING", "a-worker1", timestamp=90), 103.5)
     assert inst.running_at == 103.5
+
+
+def test_offer_view_and_update_parsing():
+    import base64
+
+    from scheduler.service import EXECUTOR_ID, offer_view, parse_update
+
+    offer = {"id": {"value": "o1"}, "agent_id": {"value": "a1"}, "hostname": "h1",
+             "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
+                           {"name": "mem", "type": "SCALAR", "scalar": {"value": 512}},
+                           {"name": "ports", "type": "RANGES", "ranges": {"range": []}}],
+             "attributes": [{"name": "eos_account", "type": "TEXT", "text": {"value": "w1"}},
+                            {"name": "rack", "type": "SCALAR", "scalar": {"value": 3.0}}],
+             "executor_ids": [{"value": EXECUTOR_ID}]}
+    view = offer_view(offer)
+    assert view.available == Resources(2.0, 512.0, 0.0)
+    assert view.attributes == {"eos_account": "w1", "rack": "3"}
+    assert view.executor_running is True
+    assert offer_view({**offer, "executor_ids": []}).executor_running is False
+    data = base64.b64encode(b'{"run_us": 5}').decode()
+    update = parse_update({"task_id": {"value": "j.0.0"}, "state": "TASK_FINISHED",
+                           "agent_id": {"value": "a1"}, "data": data, "uuid": "dXU=",
+                           "timestamp": 1.5})
+    assert (update.data, update.reliable, update.timestamp) == ({"run_us": 5}, True, 1.5)
+    bad = parse_update({"task_id": {"value": "j.0.0"}, "state": "TASK_LOST", "data": "!!"})
+    assert bad.data is None and bad.reliable is False and bad.agent_id is None
