@@ -45,8 +45,9 @@ def wait(predicate: Callable[[], object], timeout: float, what: str,
     while not predicate():
         for proc in procs:
             if proc.poll() is not None:
-                raise AssertionError(f"{proc.args[3:5]} exited ({proc.returncode}) while "
-                                     f"waiting for {what}")
+                name = " ".join(map(str, proc.args[2:4]))
+                raise AssertionError(f"{name} exited ({proc.returncode}) while waiting for "
+                                     f"{what}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.3)
