@@ -190,7 +190,10 @@ def _run(argv: list[str], cwd: Path) -> None:
 
 def build(out_dir: Path = BUILD_DIR) -> list[Artifact]:
     """Compile, link and check both contracts; copy their ABIs beside the wasm files."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ContractsError(f"cannot write the build to {out_dir}: {exc.strerror}") from None
     return [build_one(name, name, out_dir) for name in CONTRACTS]
 
 

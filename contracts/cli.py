@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import urllib.parse
 from pathlib import Path
 
+from actors import names
 from actors.stack import devchain
 from contracts import build as contract_build
 from contracts import deploy as contract_deploy
@@ -36,7 +38,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "delegate", help="give a key the fund account's permission cjpay, linked to "
                          "jobs::payout only (dev-key fund accounts only)")
     _target(delegate)
-    delegate.add_argument("--funder", required=True, help="the protocol's fundaccount")
+    delegate.add_argument("--funder", required=True, type=names.account_name_arg,
+                          help="the protocol's fundaccount: an existing account whose key is "
+                               "the dev key")
     delegate.add_argument("--key", default=devchain.DEV_PUBLIC_KEY,
                           help="public key of the scheduler (default the dev key)")
     delegate.set_defaults(func=_delegate)
@@ -45,8 +49,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "deposit", help="deposit a protocol's fund into the registry's escrow (a token "
                         "transfer whose memo is the researcher; dev-key fund accounts only)")
     _target(deposit)
-    deposit.add_argument("--funder", required=True, help="the protocol's fundaccount")
-    deposit.add_argument("--researcher", required=True, help="the protocol's researcher")
+    deposit.add_argument("--funder", required=True, type=names.account_name_arg,
+                         help="the protocol's fundaccount")
+    deposit.add_argument("--researcher", required=True, type=names.account_name_arg,
+                         help="the protocol's researcher")
     deposit.add_argument("--quantity", required=True, help="e.g. '100.0000 JOB'")
     deposit.add_argument("--token", default=devchain.TOKEN_CONTRACT,
                          help=f"the protocol's token contract (default {devchain.TOKEN_CONTRACT})")
@@ -57,9 +63,19 @@ def _target(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--stack", type=Path, default=Path(".stack"),
                        help="folder of a running local stack (default .stack/)")
-    where.add_argument("--url", help="nodeos URL instead of the stack's")
-    parser.add_argument("--jobs-account", default="jobs", help="default jobs")
-    parser.add_argument("--registry-account", default="registry", help="default registry")
+    where.add_argument("--url", type=_http_url,
+                       help="nodeos URL (http://host:port) instead of the stack's")
+    parser.add_argument("--jobs-account", default="jobs", type=names.account_name_arg,
+                        help="account that holds the jobs contract (default jobs)")
+    parser.add_argument("--registry-account", default="registry", type=names.account_name_arg,
+                        help="account that holds the registry contract (default registry)")
+
+
+def _http_url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"not an http(s)://host:port URL: {text!r}")
+    return text
 
 
 def _deployment(args: argparse.Namespace) -> contract_deploy.Deployment:
@@ -72,6 +88,7 @@ def _deployment(args: argparse.Namespace) -> contract_deploy.Deployment:
         if not url:
             raise ContractsError(f"no nodeos in the stack at {args.stack}: run "
                                  f"`clusterjobs stack up --workdir {args.stack}` first")
+    contract_deploy.require_chain(str(url))
     return contract_deploy.Deployment(str(url), args.jobs_account, args.registry_account)
 
 
@@ -82,8 +99,9 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    target = _deployment(args)  # a wrong target fails before anything is built
     contract_build.build()
-    report = contract_deploy.deploy(_deployment(args), pusher_key=args.pusher_key)
+    report = contract_deploy.deploy(target, pusher_key=args.pusher_key)
     json.dump(report, sys.stdout)
     print()
     return 0

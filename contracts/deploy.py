@@ -72,6 +72,27 @@ def grant_code(api: Any, url: str, owner: str, contract: str) -> bool:
     return True
 
 
+def require_chain(url: str) -> None:
+    """Fail in one line unless a nodeos answers at ``url``."""
+    try:
+        devchain.rpc(url, "/v1/chain/get_info", timeout=5)
+    except devchain.ChainRequestError as exc:
+        text = str(exc)
+        raise ContractsError(text if text.startswith("cannot reach") else
+                             f"no chain at {url}: {text}") from None
+
+
+def require_account(url: str, account: str) -> None:
+    """Fail in one line unless ``account`` exists on the chain at ``url``."""
+    try:
+        devchain.rpc(url, "/v1/chain/get_account", {"account_name": account})
+    except devchain.ChainRequestError as exc:
+        if exc.code == devchain.ACCOUNT_QUERY_EXCEPTION:
+            raise ContractsError(f"account {account} does not exist on the chain at "
+                                 f"{url}") from None
+        raise ContractsError(str(exc)) from None
+
+
 PUSHER_PERMISSION = "pusher"
 PUSHER_ACTIONS = ("newjob", "updatedptch", "removejob")
 PAYOUT_PERMISSION = "cjpay"
@@ -118,15 +139,22 @@ def delegate_fund(url: str, funder: str, target: Deployment,
     """Give ``key`` (the scheduler's) the permission ``<funder>@cjpay``, linked to
     ``<jobs>::payout`` only: it can trigger payouts of what is owed and nothing else. Signed
     with ``funder``'s active key (dev-key accounts only). True when anything changed."""
+    for account in (funder, target.jobs):
+        require_account(url, account)
     api = devchain.connect(url)
-    return ensure_linked_permission(api, url, funder, PAYOUT_PERMISSION, key, target.jobs,
-                                    ("payout",))
+    try:
+        return ensure_linked_permission(api, url, funder, PAYOUT_PERMISSION, key, target.jobs,
+                                        ("payout",))
+    except devchain.ChainRequestError as exc:
+        raise ContractsError(str(exc)) from None
 
 
 def deposit(url: str, funder: str, researcher: str, quantity: str,
             target: Deployment, token: str = devchain.TOKEN_CONTRACT) -> Any:
     """Deposit ``quantity`` from ``funder`` into the escrow of ``researcher``'s protocol: a
     token transfer to the registry whose memo is the researcher."""
+    for account in (funder, target.registry):
+        require_account(url, account)
     api = devchain.connect(url)
     return _push(api, token, "transfer", {"from": funder, "to": target.registry,
                                           "quantity": quantity, "memo": researcher},

@@ -20,6 +20,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if (HERE / "integration") in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+    # Unit tests first: they fail in seconds, before the stack is brought up.
+    items.sort(key=lambda item: item.get_closest_marker("integration") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,9 @@ from pathlib import Path
 from actors.stack.errors import StackError
 from actors.stack.process import ProcessRecord, spawn
 
+#: Seconds each service may take to answer during `stack up` (the CLI's --timeout default).
+DEFAULT_START_TIMEOUT = 180.0
+
 
 @dataclass(frozen=True)
 class StackOptions:
@@ -23,7 +26,7 @@ class StackOptions:
     masters: int = 1
     agents: int = 3
     agent_accounts: tuple[str, ...] = ()  # eos_account attribute per agent; default worker1..N
-    start_timeout: float = 120.0
+    start_timeout: float = DEFAULT_START_TIMEOUT
     sample: bool = True  # set up the sample protocol (actors/stack/sample.py)
 
 

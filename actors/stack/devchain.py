@@ -36,7 +36,7 @@ TOKEN_MAX_SUPPLY = "1000000000.0000 JOB"
 # pyeoskit's wallet groups keys under a wallet name; the name has no other meaning here.
 _WALLET = "clusterjobs-dev"
 
-_ACCOUNT_QUERY_EXCEPTION = 3060002  # nodeos's error code for an account lookup that failed
+ACCOUNT_QUERY_EXCEPTION = 3060002  # nodeos's error code for an account lookup that failed
 
 
 class ChainRequestError(Exception):
@@ -109,7 +109,9 @@ def rpc(url: str, path: str, body: dict[str, Any] | None = None, timeout: float 
         reason = _reason(payload) or " ".join(text.split()) or str(exc.reason)
         raise ChainRequestError(f"{path}: HTTP {exc.code}: {reason}", payload) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise ChainRequestError(f"{path}: cannot reach {url}: {exc}") from None
+        reason = getattr(exc, "reason", exc)  # URLError wraps the socket error
+        why = getattr(reason, "strerror", None) or " ".join(str(reason).split())
+        raise ChainRequestError(f"cannot reach {url}: {why}") from None
 
 
 def connect(url: str) -> Any:
@@ -139,7 +141,7 @@ def account_exists(name: str) -> bool:
     try:
         rpc(_api().node_url, "/v1/chain/get_account", {"account_name": name})
     except ChainRequestError as exc:
-        if exc.code == _ACCOUNT_QUERY_EXCEPTION and "unknown key" in str(exc):
+        if exc.code == ACCOUNT_QUERY_EXCEPTION and "unknown key" in str(exc):
             return False
         raise
     return True

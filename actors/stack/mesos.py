@@ -1,9 +1,9 @@
 """The Mesos service of the local stack: the emulator's masters and agents (actors/local/).
 
-Starts N masters (each ``python -m actors.local.master``), then M agents (each
-``python -m actors.local.agent``), waits until a leader is elected through ZooKeeper and every
-agent is registered with it, and returns the ``mesos`` (zk://…/mesos), ``mesos_masters`` and
-``mesos_agents`` endpoints.
+Starts N masters (each ``python -m actors.local.master``), then M agents (``python -m
+actors.local.agent_main``, one agent per process, or groups of them beyond 8 agents), waits
+until a leader is elected through ZooKeeper and every agent is registered with
+it, and returns the ``mesos`` (zk://…/mesos), ``mesos_masters`` and ``mesos_agents`` endpoints.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from actors.stack.errors import StackError
 
 ZK_PATH = "/mesos"
 SEPARATE_AGENTS_MAX = 8
+AGENTS_PER_PROCESS = 25  # beyond SEPARATE_AGENTS_MAX agents, grouped so 100 fit on 2 cores
 
 
 def _get_json(url: str) -> dict:
@@ -50,7 +51,8 @@ def start(ctx: StackContext, *, zk_path: str = ZK_PATH, prefix: str = "mesos",
     to ``SEPARATE_AGENTS_MAX`` agents; beyond that they are grouped 25 to a process (each still
     with its own id, port, resources and sandboxes) so that 100 agents fit on 2 cores."""
     if agents_per_process is None:
-        agents_per_process = 1 if ctx.options.agents <= SEPARATE_AGENTS_MAX else 25
+        agents_per_process = (1 if ctx.options.agents <= SEPARATE_AGENTS_MAX
+                              else AGENTS_PER_PROCESS)
     zk = ctx.endpoints.get("zookeeper")
     if not zk:
         raise StackError("mesos needs ZooKeeper, which is not up")

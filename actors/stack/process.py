@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -38,15 +39,52 @@ class ProcessRecord:
 
 def _start_ticks(pid: int) -> int | None:
     """The process start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] == "Z":  # a zombie is as good as gone
+        return None
+    return int(fields[19])
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/PID/stat (state first), None when the process is gone."""
+    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":  # a zombie is as good as gone
-        return None
-    return int(fields[19])
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def records_in_text(text: str) -> list[ProcessRecord]:
+    """The process records that can still be read in ``text``, a damaged stack.json."""
+    pattern = re.compile(r'"name":\s*"([^"\\]*)",\s*"pid":\s*(\d+),\s*"start_ticks":\s*(\d+)'
+                         r'(?:,\s*"log":\s*"([^"\\]*)")?')
+    return [ProcessRecord(m[1], int(m[2]), int(m[3]), m[4] or "-")
+            for m in pattern.finditer(text)]
+
+
+def leaders_logging_to(folder: Path) -> list[ProcessRecord]:
+    """Live session leaders whose stdout is a file in ``folder``, as records named after it.
+
+    Every process the stack starts leads its own session with stdout on ``logs/<name>.log``,
+    so this finds them without stack.json, and nothing else (no other process writes there).
+    """
+    found = []
+    folder = folder.resolve()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            out = Path(os.readlink(entry / "fd" / "1"))
+        except OSError:
+            continue
+        fields = _stat_fields(int(entry.name))
+        if out.parent != folder or fields is None or fields[0] == "Z":
+            continue
+        if int(fields[3]) != int(entry.name):  # field 6: session id; only leaders
+            continue
+        found.append(ProcessRecord(out.stem, int(entry.name), int(fields[19]), str(out)))
+    return found
 
 
 def is_running(record: ProcessRecord) -> bool:

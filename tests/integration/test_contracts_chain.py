@@ -786,8 +786,12 @@ def test_notifications_do_not_run_our_actions(chain: Chain, world: World,
         assertion(f"the protocol of researcher {w.researcher} is funded on eosio.token, not "
                   f"on {fake_token}"))
     assert _snapshot(chain, w) == before
-    # Real transfers to the jobs account are ignored; to the registry only deposits pass.
+    # Real transfers to the jobs account go through (it does not abort them) and change no
+    # table; to the registry only deposits pass.
+    held = chain.units(chain.jobs)
     chain.fund(chain.jobs, "0.0001 JOB")
+    assert chain.units(chain.jobs) == held + 1
+    assert _snapshot(chain, w) == before
     assert chain.error("eosio.token", "transfer",
                        {"from": "eosio", "to": chain.registry, "quantity": "0.0001 JOB",
                         "memo": "test fund"}, {"eosio": "active"}) == assertion(

@@ -163,8 +163,9 @@ def test_scheduler_failover_within_and_past_timeout(mini, tmp_path):
     poll(lambda: get_json(f"{mini.agents[0]}/state")["frameworks"] == [], 20,
           "the agent to stop the framework's executors")
     state = get_json(f"http://{leader}/master/state")
-    assert all(t["state"] == "TASK_KILLED" for t in state["completed_tasks"]
-               if t["framework_id"] == fw_id)
+    killed = {t["id"]: t["state"] for t in state["completed_tasks"]
+              if t["framework_id"] == fw_id}
+    assert killed == {"long-cmd": "TASK_KILLED", "long-exe": "TASK_KILLED"}
     status, text, _h = post(leader, {"type": "SUBSCRIBE", "framework_id": {"value": fw_id},
                                      "subscribe": {"framework_info": {
                                          "user": "nobody", "name": "failover",
@@ -204,6 +205,7 @@ def test_agent_death_reports_tasks_lost_or_unreachable(mini, tmp_path):
             fw.wait(lambda fw=fw: {"agent_id": agent_id} in fw.failures, 10, "slaveLost")
         state = get_json(f"http://{leader}/master/state")
         assert agent_id not in {s["id"] for s in state["slaves"]}
+        assert len(state["frameworks"]) == 2
         assert all(not f["offers"] for f in state["frameworks"])  # its resources left offers
         metrics = get_json(f"http://{leader}/metrics/snapshot")
         assert metrics["master/tasks_lost"] >= 2 and metrics["master/tasks_unreachable"] >= 2

@@ -106,6 +106,7 @@ def test_malformed_and_misaddressed_calls_get_4xx(stack, raw):
     assert raw.call({"type": "REVIVE", "framework_id": fid})[0] == 202
     # A master that does not lead redirects to the one that does.
     others = [m for m in stack["mesos_masters"] if not m.endswith(leader)]
+    assert others, "needs a non-leading master: a stack with 2+ masters (stack up --masters 3)"
     for other in others:
         status, _text, headers = post(other.removeprefix("http://"), {"type": "SUBSCRIBE"})
         assert status == 307 and headers["location"] == f"//{leader}/api/v1/scheduler"

@@ -201,6 +201,7 @@ def test_pymesos_executor_driver_ignores_heartbeats(beating, tmp_path):
         logs = list((tmp_path / "beat").rglob("executors/sleep-executor/runs/*/stderr"))
         assert logs
         text = "".join(p.read_text(errors="replace") for p in logs)
+        assert text.count("executor event HEARTBEAT") >= 2, text  # they did reach it
         assert "Unknown" not in text and "Missing" not in text, text
     finally:
         driver.stop()

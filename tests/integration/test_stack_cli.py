@@ -7,7 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXPECTED_KEYS = {"zookeeper", "webhdfs", "nodeos", "prometheus", "mesos", "mesos_masters"}
+EXPECTED_KEYS = {"zookeeper", "webhdfs", "nodeos", "prometheus", "mesos", "mesos_masters",
+                 "mesos_agents"}
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -59,5 +60,16 @@ def test_probe_asks_every_service_a_real_question(stack_dir: Path) -> None:
     assert health["zookeeper"] == "mode standalone"
     assert health["webhdfs"].startswith("1 live DataNode(s)")
     assert health["nodeos"].startswith("head block ")
+    agents = len(json.loads(done.stdout)["mesos_agents"])
     assert health["mesos"].startswith("leader http://127.0.0.1:")
-    assert health["mesos"].endswith(" agent(s) registered")
+    assert health["mesos"].endswith(f", {agents} agent(s) registered, {agents} answering")
+
+
+def test_status_prints_lists_and_mappings_for_people(stack_dir: Path) -> None:
+    done = _cli("stack", "status", "--workdir", str(stack_dir))
+    assert done.returncode == 0, done.stderr
+    lines = dict(line.split(None, 1) for line in done.stdout.splitlines())
+    info = json.loads(_cli("stack", "status", "--json", "--workdir", str(stack_dir)).stdout)
+    assert lines["mesos_masters"] == ",".join(info["mesos_masters"])
+    assert lines["chain"].startswith("token_contract=eosio.token, token_symbol=4,JOB")
+    assert not any(c in done.stdout for c in "[]{}'"), done.stdout  # no Python reprs

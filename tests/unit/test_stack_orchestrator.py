@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +16,7 @@ import pytest
 from actors.stack import orchestrator
 from actors.stack.context import StackContext, StackOptions
 from actors.stack.errors import StackError
-from actors.stack.process import ProcessRecord, is_running
+from actors.stack.process import ProcessRecord, _start_ticks, is_running, records_in_text
 from actors.stack.services import Service
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
@@ -132,18 +137,127 @@ def test_a_dir_locked_by_another_command_is_refused(tmp_path: Path) -> None:
 
 
 def test_down_never_signals_a_reused_pid(tmp_path: Path) -> None:
-    # A record whose start time does not match the live process with that pid is not ours.
-    record = ProcessRecord("ghost", os.getpid(), start_ticks=1, log="-")
-    assert not is_running(record)
+    # The recorded pid now belongs to an unrelated process (its start time differs from the
+    # record's): `down` must leave that process alone.
+    unrelated = subprocess.Popen(SLEEPER)
+    try:
+        ticks = _start_ticks(unrelated.pid)
+        assert ticks is not None
+        record = ProcessRecord("ghost", unrelated.pid, start_ticks=ticks - 1, log="-")
+        assert not is_running(record)
+        (tmp_path / ".lock").touch()
+        (tmp_path / "stack.json").write_text(json.dumps({"processes": [record.to_json()]}))
+        assert orchestrator.down(tmp_path) == []
+        time.sleep(0.2)  # a SIGTERM would have landed by now
+        assert unrelated.poll() is None, "down signalled a process it did not start"
+        assert orchestrator.read_state(tmp_path) is None
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
+def test_down_on_a_folder_without_a_stack_creates_nothing(tmp_path: Path) -> None:
+    assert orchestrator.down(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(StackError, match=r"no stack in .*misspelt: the folder does not exist"):
+        orchestrator.down(tmp_path / "misspelt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_down_with_an_unreadable_state_stops_what_it_can_identify(tmp_path: Path) -> None:
+    orchestrator.up(tmp_path, OPTIONS, [_sleeper("a"), _sleeper("b"), _sleeper("c")])
+    records = _records(tmp_path)
+    text = (tmp_path / "stack.json").read_text()
+    # Cut inside the last record: only the first ones still parse, the last one is found by
+    # its log in DIR/logs. A process of another stack (logging elsewhere) is not touched.
+    (tmp_path / "stack.json").write_text(text[: text.rindex('"pid"')])
+    other = subprocess.Popen(SLEEPER, start_new_session=True)
+    try:
+        with pytest.raises(StackError, match=r"unreadable stack state .*stack down"):
+            orchestrator.status(tmp_path)
+        result = orchestrator.take_down(tmp_path)
+        assert sorted(result.names) == ["a", "b", "c"]
+        assert result.unreadable and "(char " in result.unreadable  # the JSON error
+        assert not any(is_running(r) for r in records)
+        assert other.poll() is None
+        assert result.kept_as == tmp_path / "stack.json.unreadable"
+        assert result.kept_as.read_text() == text[: text.rindex('"pid"')]
+        assert orchestrator.read_state(tmp_path) is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_the_partial_state_is_read_record_by_record() -> None:
+    text = ('{"processes": [{"name": "zookeeper", "pid": 12, "start_ticks": 345, '
+            '"log": "/w/logs/zookeeper.log"}, {"name": "hd')
+    assert records_in_text(text) == [ProcessRecord("zookeeper", 12, 345,
+                                                   "/w/logs/zookeeper.log")]
+
+
+def test_up_records_its_sizes(tmp_path: Path) -> None:
+    options = StackOptions(masters=2, agents=1, agent_accounts=("alice",), start_timeout=30)
+    state, _ = orchestrator.up(tmp_path, options, [_sleeper("a")])
+    try:
+        assert state["options"] == {"masters": 2, "agents": 1, "agent_accounts": ["alice"]}
+        assert orchestrator.is_up(state)
+    finally:
+        orchestrator.down(tmp_path)
+    assert not orchestrator.is_up(state)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_during_up_stops_what_was_started(tmp_path: Path, signum: int) -> None:
+    # `stack up` (the CLI) with two started services and a third one still waiting.
+    script = textwrap.dedent(f"""
+        import sys
+        from actors import cli
+        from actors.stack import orchestrator
+        from actors.stack.services import Service
+
+        def sleeper(name):
+            def start(ctx):
+                ctx.spawn(name, {SLEEPER!r})
+                return {{}}
+            return Service(name, start)
+
+        def waits(ctx):
+            ctx.wait_until("waits", lambda: False, timeout=300)
+            return {{}}
+
+        orchestrator.all_services = lambda: [sleeper("a"), sleeper("b"),
+                                             Service("waits", waits, after=("a", "b"))]
+        sys.exit(cli.main(["stack", "up", "--workdir", {str(tmp_path)!r}]))
+    """)
+    up = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(_recorded(tmp_path)) < 2:
+            assert up.poll() is None and time.monotonic() < deadline, "up never started a, b"
+            time.sleep(0.05)
+        records = _recorded(tmp_path)
+        up.send_signal(signum)
+        _, stderr = up.communicate(timeout=30)
+    finally:
+        up.kill()
+    name = signal.Signals(signum).name
+    assert up.returncode == 128 + signum, stderr
+    assert stderr.splitlines()[-1] == f"clusterjobs: interrupted ({name})"
+    assert "Traceback" not in stderr
+    assert not any(is_running(r) for r in records)
+    assert orchestrator.read_state(tmp_path) is None
+
+
+def _recorded(workdir: Path) -> list[ProcessRecord]:
+    try:
+        return _records(workdir)
+    except (AssertionError, StackError):
+        return []
 
 
 def test_an_up_killed_mid_start_leaves_its_processes_recorded(tmp_path: Path) -> None:
     # Each spawn is persisted at once: a `stack up` that dies before finishing leaves a state
     # that `down` (or the next `up`) uses to stop what it had started.
-    import json
-    import subprocess
-    import textwrap
-
     script = textwrap.dedent(f"""
         import os, sys
         from pathlib import Path
