@@ -168,12 +168,15 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plain(value: object) -> str:
-    """A value as an operator reads it: lists comma-separated, mappings as key=value."""
+def _plain(value: object, nested: bool = False) -> str:
+    """A value as an operator reads it: lists comma-separated, mappings as ``key=value``
+    separated by semicolons (a mapping inside one as ``key -> value``), never a Python repr."""
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+        if nested:
+            return ", ".join(f"{k} -> {_plain(v, True)}" for k, v in value.items()) or "-"
+        return "; ".join(f"{k}={_plain(v, True)}" for k, v in value.items()) or "-"
     if isinstance(value, list | tuple):
-        return ",".join(_plain(v) for v in value) or "-"
+        return ",".join(_plain(v, True) for v in value) or "-"
     return str(value)
 
 

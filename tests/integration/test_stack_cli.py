@@ -71,5 +71,5 @@ def test_status_prints_lists_and_mappings_for_people(stack_dir: Path) -> None:
     lines = dict(line.split(None, 1) for line in done.stdout.splitlines())
     info = json.loads(_cli("stack", "status", "--json", "--workdir", str(stack_dir)).stdout)
     assert lines["mesos_masters"] == ",".join(info["mesos_masters"])
-    assert lines["chain"].startswith("token_contract=eosio.token, token_symbol=4,JOB")
+    assert lines["chain"].startswith("token_contract=eosio.token; token_symbol=4,JOB; ")
     assert not any(c in done.stdout for c in "[]{}'"), done.stdout  # no Python reprs

@@ -22,6 +22,8 @@ from cli_failure import processes_marked, run_cli, run_failing
 from actors.stack import orchestrator
 from actors.stack.process import ProcessRecord, is_running
 
+SMALL = ["--agents", "1", "--no-sample"]  # the private stacks of the tests that kill services
+
 
 def test_up_with_other_sizes_on_a_running_stack_says_how_to_change_them(
         stack_dir: Path, tmp_path: Path) -> None:
@@ -75,8 +77,8 @@ def _probe(workdir: Path, marker: str) -> tuple[int, dict, list[str]]:
 def test_probes_tell_what_is_true_now_and_a_restart_names_the_new_endpoints(
         tmp_path: Path) -> None:
     workdir, marker = tmp_path / "stack", uuid.uuid4().hex
-    done = run_cli(["stack", "up", "--workdir", str(workdir), "--agents", "1"], tmp_path,
-                   marker, timeout=300)
+    up = ["stack", "up", "--workdir", str(workdir), *SMALL]
+    done = run_cli(up, tmp_path, marker, timeout=300)
     assert done.returncode == 0, done.stderr
     try:
         records = _records(workdir)
@@ -101,8 +103,7 @@ def test_probes_tell_what_is_true_now_and_a_restart_names_the_new_endpoints(
         assert {"zookeeper", "mesos", "webhdfs", "hdfs-datanode"} <= set(unhealthy)
 
         before = json.loads((workdir / "stack.json").read_text())["endpoints"]
-        done = run_cli(["stack", "up", "--workdir", str(workdir), "--agents", "1"], tmp_path,
-                       marker, timeout=300)
+        done = run_cli(up, tmp_path, marker, timeout=300)
         assert done.returncode == 0, done.stderr
         after = json.loads((workdir / "stack.json").read_text())["endpoints"]
         changed = [line for line in done.stderr.splitlines() if "endpoints changed" in line]
@@ -120,7 +121,7 @@ def test_sigterm_during_up_stops_every_service_started(tmp_path: Path) -> None:
     workdir, marker = tmp_path / "stack", uuid.uuid4().hex
     env = dict(os.environ, CLUSTERJOBS_TEST_MARKER=marker)
     up = subprocess.Popen([sys.executable, "-m", "actors.cli", "stack", "up", "--workdir",
-                           str(workdir), "--agents", "1"], env=env, cwd=tmp_path,
+                           str(workdir), *SMALL], env=env, cwd=tmp_path,
                           stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
