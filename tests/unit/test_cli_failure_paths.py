@@ -89,6 +89,14 @@ CASES: dict[str, list[Case]] = {
              USAGE, "--registry-account"),
         case("--funder alice --stack {tmp}/missing", ERROR, "no stack in"),
     ],
+    "contracts deposit": [
+        case(f"--funder alicefund --researcher alice --quantity 1 --url {UNREACHABLE}", ERROR,
+             "cannot reach", UNREACHABLE),
+        case(f"--funder alicefund --researcher Alice --quantity 1 --url {UNREACHABLE}", USAGE,
+             "--researcher", "'Alice'"),
+        case("--funder alicefund --researcher alice --quantity 1 --stack {tmp}/missing", ERROR,
+             "no stack in"),
+    ],
     "submit": [
         case("{tmp}/missing.json", ERROR, "missing.json", "No such file"),
         case("{tmp}/empty", ERROR, "empty", "Is a directory"),
