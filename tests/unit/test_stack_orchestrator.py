@@ -138,8 +138,9 @@ def test_a_dir_locked_by_another_command_is_refused(tmp_path: Path) -> None:
 
 def test_down_never_signals_a_reused_pid(tmp_path: Path) -> None:
     # The recorded pid now belongs to an unrelated process (its start time differs from the
-    # record's): `down` must leave that process alone.
-    unrelated = subprocess.Popen(SLEEPER)
+    # record's): `down` must leave that process alone. It leads its own process group, as
+    # our services do, so a signal to the recorded pid's group would reach it.
+    unrelated = subprocess.Popen(SLEEPER, start_new_session=True)
     try:
         ticks = _start_ticks(unrelated.pid)
         assert ticks is not None
