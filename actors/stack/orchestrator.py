@@ -251,8 +251,11 @@ def take_down(workdir: Path) -> Stopped:
     """
     workdir = workdir.resolve()
     _require_folder(workdir, "; nothing stopped")
-    if not (workdir / ".lock").exists() and not state_path(workdir).exists():
-        return Stopped([])
+    if not state_path(workdir).exists():
+        if not (workdir / ".lock").exists():
+            return Stopped([])  # never a stack here: nothing to lock, nothing to create
+    else:
+        (workdir / ".lock").touch()  # a state without its lock file (copied, or older)
     with _locked(workdir):
         try:
             records = _records(json.loads(state_path(workdir).read_text()))

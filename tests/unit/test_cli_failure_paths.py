@@ -97,6 +97,17 @@ CASES: dict[str, list[Case]] = {
         case("--funder alicefund --researcher alice --quantity 1 --stack {tmp}/missing", ERROR,
              "no stack in"),
     ],
+    "report": [
+        case(f"--prometheus {UNREACHABLE}", ERROR, UNREACHABLE, "did not answer"),
+        case("--stack {tmp}/empty", ERROR, "no stack in"),
+        case(f"--since forever --prometheus {UNREACHABLE}", ERROR, "--since", "'forever'"),
+    ],
+    # A server: every case must fail before it listens (a bad address cannot be bound).
+    "mesos-exporter": [
+        case("--host 256.0.0.1 --port 9", ERROR, "cannot listen on 256.0.0.1:9"),
+        case("--port x", USAGE, "--port", "'x'"),
+        case("--timeout -1 --host 256.0.0.1", ERROR, "--timeout", "-1"),
+    ],
     "submit": [
         case("{tmp}/missing.json", ERROR, "missing.json", "No such file"),
         case("{tmp}/empty", ERROR, "empty", "Is a directory"),

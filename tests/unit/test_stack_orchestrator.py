@@ -146,7 +146,7 @@ def test_down_never_signals_a_reused_pid(tmp_path: Path) -> None:
         assert ticks is not None
         record = ProcessRecord("ghost", unrelated.pid, start_ticks=ticks - 1, log="-")
         assert not is_running(record)
-        (tmp_path / ".lock").touch()
+        # (A state without its .lock file, as a copied stack folder has, is taken down too.)
         (tmp_path / "stack.json").write_text(json.dumps({"processes": [record.to_json()]}))
         assert orchestrator.down(tmp_path) == []
         time.sleep(0.2)  # a SIGTERM would have landed by now
