@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
 
 from scheduler.accounting import CreditEntry, Leadership
 from scheduler.records import Instance, Job
@@ -51,11 +52,15 @@ class Store:
     """Reads and writes the records; callers serialise calls (the scheduler's one loop)."""
 
     def __init__(self, url: str, *, timeout: float = 15.0) -> None:
-        hosts, self.path = parse_zk_url(url)
-        self.zk = KazooClient(hosts=hosts, timeout=timeout)
+        self.hosts, self.path = parse_zk_url(url)
+        self.zk = KazooClient(hosts=self.hosts, timeout=timeout)
 
     def start(self, timeout: float = 30.0) -> None:
-        self.zk.start(timeout=timeout)
+        try:
+            self.zk.start(timeout=timeout)
+        except KazooTimeoutError:
+            raise StoreError(f"ZooKeeper at {self.hosts} did not answer within "
+                             f"{timeout:.0f} s") from None
         for sub in ("jobs", "outbox"):
             self.zk.ensure_path(f"{self.path}/{sub}")
 

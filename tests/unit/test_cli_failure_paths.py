@@ -33,13 +33,14 @@ class Case:
     args: tuple[str, ...]
     code: int | tuple[int, ...]  # the exit status, or the statuses allowed
     names: tuple[str, ...]  # what the one line must name
+    top: tuple[str, ...] = ()  # options before the verb (e.g. --log-level for a service)
 
     def __str__(self) -> str:
         return " ".join(self.args)
 
 
-def case(args: str, code: int, *named: str) -> Case:
-    return Case(tuple(args.split(" ")), code, named)
+def case(args: str, code: int, *named: str, top: str = "") -> Case:
+    return Case(tuple(args.split(" ")), code, named, tuple(top.split()))
 
 
 # The failure paths an operator meets, per verb ({tmp} is a sandbox holding `afile`, a file;
@@ -107,6 +108,23 @@ CASES: dict[str, list[Case]] = {
         case("--host 256.0.0.1 --port 9", ERROR, "cannot listen on 256.0.0.1:9"),
         case("--port x", USAGE, "--port", "'x'"),
         case("--timeout -1 --host 256.0.0.1", ERROR, "--timeout", "-1"),
+    ],
+    "scheduler": [
+        case(f"--webhdfs {UNREACHABLE}", ERROR, "--master is required"),
+        case("--stack {tmp}/afile/sub", ERROR, "no stack in"),
+        # Gives up after the store's 30 s start time-out (the service logs its retries: the
+        # case quiets them to see the one error line).
+        case(f"--master zk://127.0.0.1:9/mesos --zk zk://127.0.0.1:9/cj --webhdfs {UNREACHABLE}"
+             f" --nodeos {UNREACHABLE}", ERROR, "ZooKeeper at 127.0.0.1:9 did not answer",
+             top="--log-level error"),
+    ],
+    "status": [
+        case(f"--scheduler {UNREACHABLE}", ERROR, "does not answer", UNREACHABLE),
+        case("j1 --stack {tmp}/empty", ERROR, "no running scheduler known"),
+    ],
+    "cancel": [
+        case(f"j1 --scheduler {UNREACHABLE}", ERROR, "token"),
+        case("j1 --stack {tmp}/missing", ERROR, "no running scheduler known"),
     ],
     "submit": [
         case("{tmp}/missing.json", ERROR, "missing.json", "No such file"),
@@ -251,7 +269,7 @@ def _sandbox(folder: Path) -> Path:
 
 def _check(verb: str, bad: Case, sandbox: Path) -> str | None:
     """Run one case; the assertion message when it fails, else None."""
-    args = [*verb.split(" "), *(a.replace("{tmp}", str(sandbox)) for a in bad.args)]
+    args = [*bad.top, *verb.split(" "), *(a.replace("{tmp}", str(sandbox)) for a in bad.args)]
     named = [n.replace("{tmp}", str(sandbox)) for n in bad.names]
     try:
         # Nothing created anywhere it could go: the sandbox (also the working directory, so
