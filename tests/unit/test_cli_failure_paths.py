@@ -126,6 +126,11 @@ CASES: dict[str, list[Case]] = {
         case(f"j1 --scheduler {UNREACHABLE}", ERROR, "token"),
         case("j1 --stack {tmp}/missing", ERROR, "no running scheduler known"),
     ],
+    "contributors": [
+        case(f"--nodeos {UNREACHABLE}", ERROR, "no --master given"),
+        case(f"--nodeos {UNREACHABLE} --master {UNREACHABLE}", ERROR, UNREACHABLE),
+        case("--stack {tmp}/empty", ERROR, "no stack in"),
+    ],
     "submit": [
         case("{tmp}/missing.json", ERROR, "missing.json", "No such file"),
         case("{tmp}/empty", ERROR, "empty", "Is a directory"),
