@@ -161,9 +161,10 @@ def add_target(parser: argparse.ArgumentParser) -> None:
                         help=f"nodeos URL (default ${chain.NODEOS_ENV}, else the stack's)")
     parser.add_argument("--stack", type=Path, default=Path(".stack"),
                         help="folder of a running local stack (default .stack/)")
-    parser.add_argument("--jobs-account", type=_name, default="jobs", help="default jobs")
+    parser.add_argument("--jobs-account", type=_name, default="jobs",
+                        help="account holding the jobs contract (default jobs)")
     parser.add_argument("--registry-account", type=_name, default="registry",
-                        help="default registry")
+                        help="account holding the registry contract (default registry)")
 
 
 def nodeos_url(args: argparse.Namespace) -> tuple[str, bool]:

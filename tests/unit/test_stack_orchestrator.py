@@ -303,3 +303,18 @@ def test_a_failing_service_stops_the_ones_starting_beside_it(tmp_path: Path) -> 
         orchestrator.up(tmp_path, OPTIONS, [Service("slow", slow), Service("fails", fails)])
     assert started_second == []
     assert orchestrator.read_state(tmp_path) is None
+
+
+def test_cli_down_on_an_unreadable_state_says_what_it_did(tmp_path: Path) -> None:
+    orchestrator.up(tmp_path, OPTIONS, [_sleeper("a"), _sleeper("b")])
+    records = _records(tmp_path)
+    (tmp_path / "stack.json").write_text("{garbage")
+    done = subprocess.run([sys.executable, "-m", "actors.cli", "stack", "down", "--workdir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("ts=")]  # logfmt
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"stack.json in {tmp_path} was unreadable (")
+    assert "stopped the 2 processes" in lines[0]
+    assert f"kept as {tmp_path / 'stack.json.unreadable'}" in lines[0]
+    assert not any(is_running(r) for r in records)
