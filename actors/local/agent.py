@@ -60,6 +60,16 @@ def _kill_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)
 
 
+def _event_tasks(event: dict) -> list[dict]:
+    """The TaskInfos a LAUNCH or LAUNCH_GROUP executor event carries."""
+    if event.get("type") == "LAUNCH":
+        return [(event.get("launch") or {}).get("task") or {}]
+    if event.get("type") == "LAUNCH_GROUP":
+        return list(((event.get("launch_group") or {}).get("task_group") or {}).get("tasks")
+                    or [])
+    return []
+
+
 class Agent:
     """One agent: its state, its HTTP server, its executors."""
 
@@ -380,6 +390,39 @@ class Agent:
                 del self.tasks[key]
             self.frameworks.pop(fw_id, None)
 
+    def executor_subscribing(self, exe: Executor, subscribe: dict) -> None:
+        """Slave::subscribe() for an HTTP executor (issue 12): the updates it has not seen
+        acknowledged are taken (duplicates ignored), then a task still STAGING that was sent
+        to it but is not among its unacknowledged tasks never reached it: TASK_DROPPED, or
+        TASK_LOST if the framework is not partition-aware."""
+        fw_id, exec_id = exe.framework_id, exe.executor_id
+        with self.lock:
+            for item in subscribe.get("unacknowledged_updates") or []:
+                if not isinstance(item, dict) or update_call_error(
+                        {"update": item}, exec_id, fw_id):
+                    continue
+                status = dict(item["status"])
+                tid = status["task_id"]["value"]
+                if (fw_id, tid) not in self.tasks or self.ledger.seen(tid, status["uuid"]):
+                    continue
+                status["executor_id"] = {"value": exec_id}
+                status["agent_id"] = {"value": self.agent_id}
+                self.update(fw_id, status)
+            listed = {(t.get("task_id") or {}).get("value")
+                      for t in subscribe.get("unacknowledged_tasks") or []
+                      if isinstance(t, dict)}
+            queued = {t["task_id"]["value"] for event in exe.queued
+                      for t in _event_tasks(event)}
+            aware = has_capability(self.frameworks.get(fw_id), "PARTITION_AWARE")
+            for tid in sorted(exe.tasks):
+                record = self.tasks.get((fw_id, tid))
+                if record is None or record.state != "TASK_STAGING" or tid in listed \
+                        or tid in queued:
+                    continue
+                self._status(fw_id, tid, "TASK_DROPPED" if aware else "TASK_LOST", exec_id,
+                             source="SOURCE_AGENT", reason="REASON_AGENT_RESTARTED",
+                             message="Task launched during agent restart")
+
     def update_framework(self, fw_id: str, framework_info: dict) -> None:
         """Slave::updateFramework(): keep the new FrameworkInfo of a framework we run things
         for, and resend every pending status update at once (issue 12)."""
@@ -389,28 +432,11 @@ class Agent:
             self.ledger.resend_all(time.monotonic())
         self.host.wakeup.set()
 
-    def kill_lost_task(self, fw_id: str, tid: str) -> None:
-        """A task the master already reported lost: stop it without telling anyone."""
-        with self.lock:
-            # Its queued updates may still go out; the master ignores tasks it reported lost.
-            record = self.tasks.pop((fw_id, tid), None)
-            if record is None:
-                return
-            exe = self.executors.get((fw_id, record.executor_id))
-            if exe is not None and exe.info is None:
-                exe.shutting_down = True
-                if exe.proc is not None:
-                    _kill_group(exe.proc, signal.SIGKILL)
-            elif exe is not None:
-                self._to_executor(exe, {"type": "KILL", "kill": {"task_id": {"value": tid}}})
-
     # -- registration --------------------------------------------------------------------------
     def registered(self, leader: str, answer: dict) -> None:
         """Apply the master's answer to (re-)registration."""
         for fw_id in answer.get("kill_frameworks", []):
             self.shutdown_framework(fw_id)
-        for item in answer.get("kill_tasks", []):
-            self.kill_lost_task(item["framework_id"], item["task_id"])
         with self.lock:
             self.registered_with = leader
             self.ping_seconds = float(answer.get("ping_seconds", 5.0))

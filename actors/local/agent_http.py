@@ -122,7 +122,7 @@ class AgentHandler(Handler):
             self.answer_text(403, "Executor is not subscribed")
             return
         if kind == "SUBSCRIBE":
-            self._executor_subscribe(exe)
+            self._executor_subscribe(exe, call.get("subscribe") or {})
         elif kind == "UPDATE":
             status = call["update"]["status"]
             status["executor_id"] = {"value": exec_id}
@@ -141,9 +141,10 @@ class AgentHandler(Handler):
         else:
             self.answer_text(400, f"Failed to validate executor::Call: unknown type {kind!r}")
 
-    def _executor_subscribe(self, exe: Executor) -> None:
+    def _executor_subscribe(self, exe: Executor, subscribe: dict) -> None:
         agent = self.agent
         events: queue.Queue = queue.Queue()
+        agent.executor_subscribing(exe, subscribe)  # issue 12: what the executor still has
         with agent.lock:
             if exe.stream is not None:
                 exe.stream.put(None)  # a re-subscription replaces the old stream

@@ -74,6 +74,9 @@ def make_status(
     return status
 
 
+ACKED_KEEP = 10000  # acknowledged updates remembered to recognise duplicates
+
+
 @dataclass
 class _Stream:
     framework_id: str
@@ -90,6 +93,10 @@ class UpdateLedger:
         self.retry_seconds = retry_seconds
         self.max_retry_seconds = max(retry_seconds, max_retry_seconds)
         self._streams: dict[str, _Stream] = {}
+        # Recently acknowledged (task id, uuid): an executor re-sending an update the
+        # scheduler already acknowledged is a duplicate (the status update manager's check).
+        self._acked: deque[tuple[str, str]] = deque(maxlen=ACKED_KEEP)
+        self._acked_set: set[tuple[str, str]] = set()
 
     def add(self, framework_id: str, status: dict, now: float) -> bool:
         """Queue ``status`` (which must carry a uuid); True when it is due to be sent now."""
@@ -142,6 +149,10 @@ class UpdateLedger:
         if head.get("uuid") != status_uuid:
             return None, False
         stream.pending.popleft()
+        if len(self._acked) == self._acked.maxlen:
+            self._acked_set.discard(self._acked[0])
+        self._acked.append((task_id, status_uuid))
+        self._acked_set.add((task_id, status_uuid))
         if not stream.pending:
             if is_terminal(head["state"]):
                 del self._streams[task_id]
@@ -149,6 +160,13 @@ class UpdateLedger:
         stream.next_send = 0.0
         stream.interval = self.retry_seconds
         return head, True
+
+    def seen(self, task_id: str, status_uuid: str) -> bool:
+        """True when the update is queued or was acknowledged recently (a duplicate)."""
+        if (task_id, status_uuid) in self._acked_set:
+            return True
+        stream = self._streams.get(task_id)
+        return stream is not None and any(s.get("uuid") == status_uuid for s in stream.pending)
 
     def unacknowledged(self, task_id: str) -> int:
         """How many updates of the task wait for acknowledgement."""

@@ -246,3 +246,15 @@ def test_status_update_retries_back_off_to_ten_minutes():
     ledger.resend_all(now)  # a re-subscribed framework: at once, from the minimum again
     assert ledger.due(now)
     assert not ledger.due(now + 9) and ledger.due(now + 10)
+
+
+def test_ledger_recognises_queued_and_acknowledged_updates_as_duplicates():
+    """An executor re-subscribing resends what it has not seen acknowledged; the agent takes
+    an update once (Slave::subscribe() relies on the status update manager for this)."""
+    ledger = UpdateLedger(10.0)
+    first = make_status("t", "TASK_RUNNING")
+    ledger.add("F", first, 0)
+    assert ledger.seen("t", first["uuid"])
+    ledger.acknowledge("t", first["uuid"])
+    assert ledger.seen("t", first["uuid"])
+    assert not ledger.seen("t", make_status("t", "TASK_FINISHED")["uuid"])
