@@ -139,6 +139,9 @@ class RowReader:
     def name(self) -> str:
         return name_text(int.from_bytes(self._take(8), "little"))
 
+    def u64(self) -> int:
+        return int.from_bytes(self._take(8), "little")
+
     def string(self) -> str:
         length, shift = 0, 0
         while True:

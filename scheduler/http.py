@@ -1,4 +1,4 @@
-"""The scheduler's HTTP endpoints: /health, /metrics, /jobs, /jobs/<id> (read-only) and
+"""The scheduler's HTTP endpoints: /health, /metrics, /jobs, /jobs/<id>, /accounting (read-only) and
 POST /jobs/<id>/cancel (bearer token)."""
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ def serve(service, host: str, port: int) -> ThreadingHTTPServer:
                 self._send(200, body, "text/plain; version=0.0.4; charset=utf-8")
             elif path == "/jobs":
                 self._json(200, {"jobs": service.job_summaries()})
+            elif path == "/accounting":
+                from scheduler import pusher_service
+
+                self._json(200, pusher_service.accounting(service))
             elif path.startswith("/jobs/") and path.count("/") == 2:
                 found = service.job_summary(path.split("/")[2])
                 if found is None:

@@ -64,6 +64,13 @@ class Options:
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
     zk_session_timeout: float = 10.0
+    # The pusher's signer and keys (scheduler/pusher_service.py); no key: accounting off.
+    chain_signer: str = "jobs@pusher"
+    chain_keys: tuple[str, ...] = field(default=(), repr=False)
+    # The payout policy (scheduler/payout_service.py); 0 and 0: no payouts.
+    payout_every_seconds: float = 0.0
+    payout_threshold_seconds: float = 0.0
+    payout_permission: str = "cjpay"
 
 
 class _Callbacks:
@@ -180,6 +187,8 @@ class SchedulerService:
                              spec_error=spec_module.SpecError,
                              new_job_id=spec_module.new_job_id)
         self.http = None
+        self.pusher = None  # set by scheduler/pusher_service.py once the pusher runs
+        self.payouts = None  # set by scheduler/payout_service.py when a policy is on
 
     # -- life cycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -207,6 +216,10 @@ class SchedulerService:
         self._start_driver()
         for target in (self._intake_loop, self._archive_loop):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
+        from scheduler import payout_service, pusher_service
+
+        pusher_service.start(self)
+        payout_service.start(self)
         try:
             self._loop()
         finally:

@@ -69,6 +69,19 @@ def add_parser(commands) -> None:
                      help="seconds a finished job stays in ZooKeeper after it is archived")
     run.add_argument("--zk-session-timeout", type=float, default=10.0,
                      help="seconds before a dead scheduler's lock passes to a standby")
+    run.add_argument("--chain-account", default=env("CLUSTERJOBS_CHAIN_ACCOUNT", "jobs@pusher"),
+                     help="the pusher's signer NAME[@PERMISSION] (CLUSTERJOBS_CHAIN_ACCOUNT; "
+                          "default jobs@pusher)")
+    run.add_argument("--chain-key-file", default=env("CLUSTERJOBS_CHAIN_KEY_FILE"),
+                     help="its private key(s), one per line (or CLUSTERJOBS_CHAIN_KEY; with "
+                          "--stack the dev chain's key); none: accounting off")
+    run.add_argument("--payout-every", type=float, default=0.0, metavar="SECONDS",
+                     help="pay each contributor's unpaid time at most this often (0: off)")
+    run.add_argument("--payout-threshold", type=float, default=0.0, metavar="SECONDS",
+                     help="pay a contributor at once when its unpaid time reaches this (0: off)")
+    run.add_argument("--payout-permission", default="cjpay",
+                     help="the funder's permission linked to jobs::payout that holds the "
+                          "chain key (default cjpay)")
     run.add_argument("--auth-token-file", default=env("CLUSTERJOBS_AUTH_TOKEN_FILE"),
                      help="file with the bearer token for state-changing HTTP calls "
                           "(or CLUSTERJOBS_AUTH_TOKEN)")
@@ -158,6 +171,7 @@ def options_from_args(args: argparse.Namespace):
         dispatchers = {**sample.get("dispatchers", {}), **dispatchers}
         token = token or stack_token(Path(args.stack))
     executor = args.executor_command or _default_executor()
+    keys = _chain_keys(args.chain_key_file, bool(args.stack))
     return Options(master=_require(master, "--master"), zk=_require(zk, "--zk"),
                    webhdfs=_require(webhdfs, "--webhdfs"), nodeos=_require(nodeos, "--nodeos"),
                    port=args.port, host=args.host, framework_name=args.framework_name,
@@ -166,7 +180,34 @@ def options_from_args(args: argparse.Namespace):
                    registry_account=registry, jobs_account=jobs,
                    dispatcher_accounts=dispatchers, executor_command=executor,
                    poll_seconds=args.poll, retention_seconds=args.retention, auth_token=token,
-                   zk_session_timeout=args.zk_session_timeout)
+                   zk_session_timeout=args.zk_session_timeout,
+                   chain_signer=args.chain_account, chain_keys=keys,
+                   payout_every_seconds=_non_negative(args.payout_every, "--payout-every"),
+                   payout_threshold_seconds=_non_negative(args.payout_threshold,
+                                                          "--payout-threshold"),
+                   payout_permission=args.payout_permission)
+
+
+def _non_negative(value: float, flag: str) -> float:
+    if not value >= 0:  # also refuses nan
+        raise SchedulerCliError(f"{flag}: {value} is not a number of seconds >= 0")
+    return value
+
+
+def _chain_keys(key_file: str | None, stack: bool) -> tuple[str, ...]:
+    """The pusher's keys; () turns accounting off."""
+    from scheduler import chain
+
+    if key_file or os.environ.get(chain.KEY_ENV):
+        try:
+            return chain.load_keys(key_file)
+        except chain.ChainError as exc:
+            raise SchedulerCliError(f"--chain-key-file: {exc}") from None
+    if stack:
+        from actors.stack import devchain
+
+        return (devchain.DEV_PRIVATE_KEY,)  # the local stack's jobs@pusher holds the dev key
+    return ()
 
 
 def _default_executor() -> str:
@@ -268,6 +309,11 @@ def run_status(args: argparse.Namespace) -> int:
             done = sum(job["counts"].get(s, 0) for s in ("finished", "failed", "cancelled"))
             print(f"{job['id']:44} {job['state']:10} {done:>4}/{job['instances']:<4}  "
                   f"{job['researcher']}")
+        code, accounting = _request(f"{base}/accounting")
+        if code == 200:
+            from scheduler import pusher_service
+
+            print("\n".join(pusher_service.describe(accounting)))
         return 0
     job = _get_job(base, args.job)
     if args.json or not sys.stdout.isatty():

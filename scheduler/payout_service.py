@@ -1,0 +1,114 @@
+"""The payout policy inside the scheduler process: a thread that reads what contributors are
+owed and pushes ``jobs::payout`` when :func:`scheduler.payout_policy.due` says so, signed by
+``<funder>@<permission>`` (default ``cjpay``: the permission the funder linked to
+``jobs::payout`` only, holding the scheduler's key; see `clusterjobs contracts delegate`).
+
+Rows are read raw and decoded here (as scheduler/chain_view.py does): nodeos exits on a row its
+current ABI cannot decode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from scheduler import chain
+from scheduler.chain import ChainClient, ChainError, Signer
+from scheduler.chain_view import ChainView, RowReader
+from scheduler.payout_policy import Owed, Policy, Terms, due
+
+log = logging.getLogger("clusterjobs.scheduler.payout")
+
+
+def read_owed(view: ChainView) -> tuple[list[Owed], dict[str, Terms]]:
+    """Every worker/dispatcher row, and each researcher's protocol terms."""
+    owed = []
+    for kind in ("worker", "dispatcher"):
+        for account in view._scopes(view.jobs, kind):
+            for raw in view._rows(view.jobs, account, kind):
+                reader = RowReader(raw)
+                researcher = reader.name()
+                total, unpaid = reader.u64(), reader.u64()
+                owed.append(Owed(kind, account, researcher, total, unpaid))
+    terms: dict[str, Terms] = {}
+    for owner in view._scopes(view.registry, "protocol"):
+        for raw in view._rows(view.registry, owner, "protocol"):
+            reader = RowReader(raw)
+            reader.string()  # title
+            researcher = reader.name()
+            reader.string()  # datadir
+            funder = reader.name()
+            reader.u64()  # fund amount
+            reader.u64()  # fund symbol
+            reader.name()  # token contract
+            worker_rate, dispatcher_rate = reader.u64(), reader.u64()
+            terms.setdefault(researcher, Terms(owner, funder, worker_rate, dispatcher_rate))
+    return owed, terms
+
+
+class PayoutLoop:
+    """Checks every ``check_s`` seconds; remembers when each contributor was last paid."""
+
+    def __init__(self, policy: Policy, view: ChainView, client: ChainClient, jobs: str,
+                 permission: str = "cjpay", check_s: float = 5.0) -> None:
+        self.policy, self.view, self.client = policy, view, client
+        self.jobs, self.permission, self.check_s = jobs, permission, check_s
+        self.last_paid: dict[tuple[str, str, str], float] = {}
+        self.paid = 0
+        self.failed = 0
+
+    def round(self, now: float) -> list[str]:
+        """One check; returns the chain's message of each payout that failed."""
+        owed, terms = read_owed(self.view)
+        errors = []
+        for payout in due(self.policy, owed, terms, self.last_paid, now):
+            key = (payout.kind, payout.contributor, payout.researcher)
+            self.last_paid[key] = now  # a refused payout is not retried before the interval
+            action = self.client.action(self.jobs, "payout", payout.data,
+                                        [(payout.funder, self.permission)])
+            try:
+                self.client.push([action])
+                self.paid += 1
+                log.info("payout", extra={**payout.data, "amount_units": payout.amount})
+            except ChainError as exc:
+                self.failed += 1
+                errors.append(str(exc))
+                log.warning("payout refused", extra={**payout.data, "reason": str(exc)})
+        return errors
+
+    def run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
+            try:
+                self.round(time.time())
+            except Exception as exc:  # nodeos away: the next round tries again
+                log.warning("payout round failed", extra={"error": str(exc)[:300]})
+            stopping.wait(self.check_s)
+
+
+def start(service: Any) -> threading.Thread | None:
+    """Start the payout thread of ``service`` when its options enable a policy."""
+    options = service.options
+    policy = Policy(options.payout_every_seconds, int(options.payout_threshold_seconds * 1e6))
+    if not policy.enabled:
+        return None
+    if not options.chain_keys:
+        log.warning("payouts are off: no chain key")
+        return None
+    client = ChainClient(options.nodeos, Signer("", options.payout_permission,
+                                                options.chain_keys))
+    view = ChainView(options.nodeos, registry=options.registry_account,
+                     jobs=options.jobs_account)
+    check = min(5.0, options.payout_every_seconds or 5.0)
+    loop = PayoutLoop(policy, view, client, options.jobs_account, options.payout_permission,
+                      check)
+    service.payouts = loop
+    thread = threading.Thread(target=loop.run, args=(service.stopping,), daemon=True,
+                              name="payouts")
+    thread.start()
+    log.info("payout policy on", extra={"every_s": policy.every_s,
+                                        "threshold_us": policy.threshold_us,
+                                        "permission": options.payout_permission,
+                                        "key_env": chain.KEY_ENV})
+    return thread

@@ -1,0 +1,188 @@
+"""Accounting through the scheduler on the local stack: the scheduler's pusher drains the
+credits of finished tasks into the jobs contract; the chain's totals grow by exactly the time
+the scheduler credited, to the microsecond, with one job row per worker credit."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections import Counter
+from pathlib import Path
+
+from scheduler.chain import ChainClient
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
+from scheduler_proc import SchedulerProc, marker_command, submit_many, wait
+
+_CREDITED = re.compile(r'^clusterjobs_credited_seconds_total\{(?P<labels>[^}]*)\} (?P<v>\S+)$')
+
+
+def settle(client: ChainClient) -> None:
+    """Wait until whatever was sent before now is in an irreversible block (a scheduler of an
+    earlier test may have pushed a credit just before it stopped)."""
+    head = int(client.info()["head_block_num"])
+    wait(lambda: int(client.info()["last_irreversible_block_num"]) > head + 1, 30,
+         "the chain's last irreversible block past the current head")
+
+
+def chain_totals(client: ChainClient, sample: dict) -> tuple[Counter, Counter]:
+    """(total_time by (kind, account), job rows by worker) for the sample's researcher."""
+    researcher = sample["researcher"]
+    totals: Counter = Counter()
+    rows: Counter = Counter()
+    for worker in sample["workers"]:
+        for row in client.rows("jobs", worker, "worker"):
+            if row["researcher"] == researcher:
+                totals[("worker", worker)] += int(row["total_time"])
+        rows[worker] = sum(1 for r in client.rows("jobs", worker, "job")
+                           if r["researcher"] == researcher)
+    for dispatcher in set(sample["dispatchers"].values()):
+        for row in client.rows("jobs", dispatcher, "dispatcher"):
+            if row["researcher"] == researcher:
+                totals[("dispatcher", dispatcher)] += int(row["total_time"])
+    return totals, rows
+
+
+def credited(proc: SchedulerProc) -> Counter:
+    """µs the scheduler wrote to its outbox, by (kind, account), from its /metrics."""
+    with urllib.request.urlopen(f"{proc.url}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found: Counter = Counter()
+    for line in text.splitlines():
+        match = _CREDITED.match(line)
+        if match:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+            found[(labels["kind"], labels["account"])] += round(float(match["v"]) * 1e6)
+    return found
+
+
+def test_finished_tasks_are_credited_on_chain_exactly(stack, stack_dir, tmp_path):
+    sample = stack["sample"]
+    client = ChainClient(str(stack["nodeos"]))
+    settle(client)
+    totals_before, rows_before = chain_totals(client, sample)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    state = f"cj-acct-{uuid.uuid4().hex[:8]}"
+    proc = SchedulerProc(stack, state, tmp_path)
+    try:
+        proc.wait_healthy()
+        spec = {"version": 1, "researcher": sample["researcher"], "name": "credit",
+                "command": marker_command(markers, "sleep 0.3"), "instances": 5,
+                "resources": {"cpus": 0.1, "mem": 32}}
+        job_ids = submit_many(str(stack_dir), [spec] * 4, tmp_path)
+
+        def done() -> bool:
+            jobs = [proc.job(j) for j in job_ids]
+            return all(j is not None and j["state"] == "finished" for j in jobs)
+
+        wait(done, 300, "4 jobs finished", proc.proc)
+
+        def drained() -> bool:
+            code, body = proc.get("/accounting")
+            return code == 200 and body["enabled"] and body["outbox"] == 0
+
+        wait(drained, 60, "the outbox drained", proc.proc)
+        wanted = credited(proc)
+        status = subprocess.run([sys.executable, "-m", "actors.cli", "status", "--stack",
+                                 str(stack_dir)], capture_output=True, text=True, timeout=60,
+                                check=False)
+    finally:
+        proc.stop()
+    totals_after, rows_after = chain_totals(client, sample)
+    moved = Counter({k: totals_after[k] - totals_before[k] for k in totals_after})
+    moved = +moved  # drop zeros
+    assert moved == wanted
+    assert sum(v for (kind, _), v in wanted.items() if kind == "worker") > 0
+    assert any(kind == "dispatcher" for kind, _ in wanted)
+    # One job row per worker credit: 20 finished instances, none twice.
+    assert sum(rows_after.values()) - sum(rows_before.values()) == 20
+    assert status.returncode == 0, status.stderr
+    assert "accounting on: 0 credit(s) in the outbox" in status.stdout
+
+
+def _rows(client: ChainClient, sample: dict) -> dict[tuple[str, str], tuple[int, int]]:
+    """(kind, account) → (total_time, unpaid_time) for the sample's researcher."""
+    found = {}
+    accounts = [("worker", w) for w in sample["workers"]] + [
+        ("dispatcher", d) for d in set(sample["dispatchers"].values())]
+    for kind, account in accounts:
+        for row in client.rows("jobs", account, kind):
+            if row["researcher"] == sample["researcher"]:
+                found[(kind, account)] = (int(row["total_time"]), int(row["unpaid_time"]))
+    return found
+
+
+def _units(client: ChainClient, account: str) -> int:
+    found = [b for b in client.balances(account, "eosio.token") if b.endswith(" JOB")]
+    return round(float(found[0].split()[0]) * 10_000) if found else 0
+
+
+def test_payout_policy_pays_the_contract_formula_once(stack, stack_dir, tmp_path):
+    from contracts import pay
+    from scheduler import payout_service
+    from scheduler.chain_view import ChainView
+
+    sample = stack["sample"]
+    url = str(stack["nodeos"])
+    client = ChainClient(url)
+    _, terms = payout_service.read_owed(ChainView(url))
+    rates = terms[sample["researcher"]]
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    state = f"cj-pay-{uuid.uuid4().hex[:8]}"
+    settle(client)
+    before = _rows(client, sample)
+    balances = {account: _units(client, account) for _, account in before}
+    proc = SchedulerProc(stack, state, tmp_path, "--payout-every", "1")
+    try:
+        proc.wait_healthy()
+        spec = {"version": 1, "researcher": sample["researcher"], "name": "paid",
+                "command": marker_command(markers, "sleep 0.5"), "instances": 4,
+                "resources": {"cpus": 0.1, "mem": 32}}
+        job_ids = submit_many(str(stack_dir), [spec] * 2, tmp_path)
+
+        def paid() -> bool:
+            jobs = [proc.job(j) for j in job_ids]
+            if not all(j is not None and j["state"] == "finished" for j in jobs):
+                return False
+            code, body = proc.get("/accounting")
+            if code != 200 or body["outbox"]:
+                return False
+            # Paid down to less than one token unit (the policy waits for more).
+            return all(pay.compute_pay(total, unpaid, rates.worker_rate if kind == "worker"
+                                       else rates.dispatcher_rate) == 0
+                       for (kind, _), (total, unpaid) in _rows(client, sample).items())
+
+        wait(paid, 300, "jobs finished, credited and paid", proc.proc)
+    finally:
+        proc.stop()
+    after = _rows(client, sample)
+    moved_any = False
+    for key, (total, unpaid) in after.items():
+        kind, account = key
+        rate = rates.worker_rate if kind == "worker" else rates.dispatcher_rate
+        total0, unpaid0 = before.get(key, (0, 0))
+        # Payouts telescope: what was paid is value(paid time), whatever the split.
+        expected = pay.time_value(total - unpaid, rate) - pay.time_value(total0 - unpaid0, rate)
+        assert _units(client, account) - balances[account] == expected, key
+        moved_any = moved_any or expected > 0
+    assert moved_any
+    # A second payout with nothing unpaid moves nothing.
+    worker = next(a for (k, a), (_, u) in after.items() if k == "worker" and u == 0)
+    held = _units(client, worker)
+    from actors.stack import devchain
+    from scheduler.chain import ChainError, Signer
+
+    payer = ChainClient(url, Signer("", "cjpay", (devchain.DEV_PRIVATE_KEY,)))
+    try:
+        payer.push([payer.action("jobs", "payout", {
+            "owner": sample["owner"], "funder": sample["fund_account"],
+            "researcher": sample["researcher"], "contributor": worker, "type": "worker"},
+            [(sample["fund_account"], "cjpay")])])
+    except ChainError as exc:
+        assert "nothing to pay" in str(exc)
+    assert _units(client, worker) == held

@@ -1,0 +1,57 @@
+"""The payout policy: which contributors are paid when."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import pay
+from scheduler.payout_policy import Owed, Payout, Policy, Terms, due
+
+RATE = pay.rate_to_fixed(0.001, 4)  # 0.001 JOB/s: one unit (0.0001 JOB) per 0.1 s
+TERMS = {"alice": Terms("aliceowner", "alicefund", RATE, RATE // 10)}
+
+
+def owed(unpaid: int, total: int = 50_000_000, kind: str = "worker",
+         researcher: str = "alice") -> Owed:
+    return Owed(kind, "worker1", researcher, total, unpaid)
+
+
+def test_off_by_default() -> None:
+    assert not Policy().enabled
+    assert due(Policy(), [owed(10_000_000)], TERMS, {}, 100) == []
+
+
+def test_every_n_seconds_per_contributor() -> None:
+    policy = Policy(every_s=60)
+    (first,) = due(policy, [owed(1_000_000)], TERMS, {}, 100)
+    assert first == Payout("aliceowner", "alicefund", "alice", "worker1", "worker",
+                           pay.compute_pay(50_000_000, 1_000_000, RATE))
+    assert first.amount == 10  # 1 s at 0.001 JOB/s = 0.0010 JOB
+    assert first.data == {"owner": "aliceowner", "funder": "alicefund", "researcher": "alice",
+                          "contributor": "worker1", "type": "worker"}
+    last = {("worker", "worker1", "alice"): 100.0}
+    assert due(policy, [owed(1_000_000)], TERMS, last, 159.9) == []
+    assert len(due(policy, [owed(1_000_000)], TERMS, last, 160)) == 1
+
+
+def test_threshold_pays_at_once() -> None:
+    policy = Policy(every_s=3600, threshold_us=5_000_000)
+    last = {("worker", "worker1", "alice"): 100.0}
+    assert due(policy, [owed(4_999_999)], TERMS, last, 101) == []
+    assert len(due(policy, [owed(5_000_000)], TERMS, last, 101)) == 1
+
+
+def test_nothing_worth_paying_waits() -> None:
+    policy = Policy(every_s=1)
+    assert due(policy, [owed(0)], TERMS, {}, 100) == []  # nothing unpaid
+    assert due(policy, [owed(99_999, total=99_999)], TERMS, {}, 100) == []  # < one unit
+    assert due(policy, [owed(10_000_000, researcher="bob")], TERMS, {}, 100) == []  # no protocol
+    # A dispatcher is priced at the dispatcher rate.
+    (d,) = due(policy, [owed(10_000_000, kind="dispatcher")], TERMS, {}, 100)
+    assert d.kind == "dispatcher" and d.amount == pay.compute_pay(50_000_000, 10_000_000,
+                                                                  RATE // 10)
+
+
+def test_bad_policy() -> None:
+    with pytest.raises(ValueError):
+        Policy(every_s=-1)
