@@ -161,11 +161,14 @@ class Hdfs:
             self._discard(tmp)
             raise
 
-    def download(self, path: str, local: Path, *, expect_size: int | None = None) -> int:
+    def download(self, path: str, local: Path, *, expect_size: int | None = None,
+                 cancelled: Callable[[], bool] | None = None) -> int:
         """Stream ``path`` into the local file ``local``; returns the bytes written.
 
         The size must match the NameNode's (and ``expect_size`` when given). Large files are
-        read as ranges on parallel connections, each written at its offset."""
+        read as ranges on parallel connections, each written at its offset. ``cancelled`` is
+        asked at every chunk; when it answers True the read stops with an HdfsError whose
+        ``exception`` is ``Cancelled`` (a killed task does not wait for a large input)."""
         info = self.status(path)
         if info is None:
             raise HdfsError(path, "FileNotFoundException", "File does not exist")
@@ -180,20 +183,24 @@ class Hdfs:
             out.truncate(size)
             fd = out.fileno()
             if len(ranges) <= 1:
-                written = self._read_range(path, fd, 0, size) if size else 0
+                written = self._read_range(path, fd, 0, size, cancelled) if size else 0
             else:
                 with ThreadPoolExecutor(min(RANGE_THREADS, len(ranges))) as pool:
-                    written = sum(pool.map(lambda r: self._read_range(path, fd, *r), ranges))
+                    written = sum(pool.map(
+                        lambda r: self._read_range(path, fd, *r, cancelled), ranges))
         if written != size:
             raise HdfsError(path, "SizeMismatch", f"read {written} bytes, HDFS has {size}")
         return written
 
-    def _read_range(self, path: str, fd: int, start: int, length: int) -> int:
+    def _read_range(self, path: str, fd: int, start: int, length: int,
+                    cancelled: Callable[[], bool] | None = None) -> int:
         def read() -> int:
             done = 0
             with self.client.read(path, offset=start, length=length,
                                   chunk_size=CHUNK) as chunks:
                 for chunk in chunks:
+                    if cancelled is not None and cancelled():
+                        raise HdfsError(path, "Cancelled", f"read stopped at byte {start + done}")
                     if done + len(chunk) > length:
                         raise HdfsError(path, "SizeMismatch",
                                         f"more than {length} bytes at offset {start}")

@@ -134,6 +134,8 @@ class TaskRun:
         try:
             self._stage_in(fs, unit)
         except HdfsError as exc:
+            if (reason := self._stopped()) is not None:
+                return self._stopped_state(reason)
             return "TASK_FAILED", core.one_line(f"stage-in failed: {exc}")
         if (reason := self._stopped()) is not None:
             return self._stopped_state(reason)
@@ -167,7 +169,8 @@ class TaskRun:
             local.parent.mkdir(parents=True, exist_ok=True)
         if targets:
             with ThreadPoolExecutor(min(STAGE_IN_THREADS, len(targets))) as pool:
-                sizes = list(pool.map(lambda t: fs.download(t[0], t[1]), targets))
+                sizes = list(pool.map(lambda t: fs.download(
+                    t[0], t[1], cancelled=lambda: self._stopped() is not None), targets))
             self.measures.bytes_in = sum(sizes)
         self.measures.stage_in_us = _us(time.monotonic() - began)
 

@@ -210,6 +210,25 @@ def test_kill_of_a_process_ignoring_sigterm(fw_and_base: tuple, tmp_path: Path) 
     poll(lambda: not marked(marker), 10, "no process left")
 
 
+def test_kill_during_stage_in_never_runs_the_command(fw_and_base: tuple, fs: Hdfs,
+                                                    tmp_path: Path) -> None:
+    fw, base = fw_and_base
+    block = os.urandom(MiB)
+    fs.client.write(f"{base}/data/stage-kill.bin", data=(block for _ in range(256)),
+                    overwrite=True)
+    ran = tmp_path / "ran"
+    task_id = "stagekill.0"
+    fw.submit([Task(task_id, unit(base, "stagekill", f"touch {ran}", outputs=["x"], inputs=[
+        {"hdfs": f"{base}/data/stage-kill.bin", "as": "x"}]))])
+    fw.wait_state(task_id, {"TASK_STARTING"}, 60)
+    fw.driver.killTask({"value": task_id})  # type: ignore[attr-defined]
+    last = fw.wait_terminal(task_id, 60)
+    assert last["state"] == "TASK_KILLED"
+    assert "TASK_RUNNING" not in fw.states(task_id)
+    assert not ran.exists()
+    assert not fs.exists(f"{base}/jobs/stagekill")
+
+
 def test_timeout_fails_the_task(fw_and_base: tuple) -> None:
     fw, base = fw_and_base
     _, last = run_one(fw, unit(base, "slow", ["sleep", "30"], timeout=1))

@@ -104,3 +104,19 @@ def test_unreachable_namenode_is_one_error(tmp_path: Path) -> None:
         fs.status("/x")
     assert caught.value.exception == "ConnectionError"
     assert caught.value.path == "/x"
+
+
+def test_download_can_be_cancelled(fs: Hdfs, base: str, tmp_path: Path) -> None:
+    source = tmp_path / "src.bin"
+    source.write_bytes(os.urandom(3 * (1 << 20)))
+    fs.upload_tree(f"{base}/in", [(source, "data.bin")])
+    asked = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # let the first chunk through, then stop
+
+    with pytest.raises(HdfsError) as caught:
+        fs.download(f"{base}/in/data.bin", tmp_path / "got.bin", cancelled=cancelled)
+    assert caught.value.exception == "Cancelled"
+    assert len(asked) == 2  # not retried
