@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from collections import Counter
@@ -186,3 +187,106 @@ def test_payout_policy_pays_the_contract_formula_once(stack, stack_dir, tmp_path
     except ChainError as exc:
         assert "nothing to pay" in str(exc)
     assert _units(client, worker) == held
+
+
+class OutboxRecorder:
+    """Records every credit the scheduler writes to its outbox (the test's ground truth:
+    entries stay there until confirmed irreversible, seconds after they are written)."""
+
+    def __init__(self, zk_hosts: str, state: str) -> None:
+        from kazoo.client import KazooClient
+        from kazoo.recipe.watchers import ChildrenWatch
+
+        self.zk = KazooClient(hosts=zk_hosts)
+        self.zk.start(timeout=30)
+        self.path = f"/{state}/outbox"
+        self.zk.ensure_path(self.path)
+        self.pending: dict[str, object] = {}
+        self.credits: dict[str, dict] = {}
+        self.missed: set[str] = set()
+        ChildrenWatch(self.zk, self.path, self._changed)
+
+    def _changed(self, children: list[str]) -> None:
+        for name in children:
+            if name not in self.pending:
+                self.pending[name] = self.zk.get_async(f"{self.path}/{name}")
+
+    def collect(self) -> None:
+        import json
+
+        for name, result in list(self.pending.items()):
+            if name in self.credits or name in self.missed:
+                continue
+            try:
+                self.credits[name] = json.loads(result.get(timeout=10)[0])
+            except Exception:
+                self.missed.add(name)
+
+    def stop(self) -> None:
+        self.zk.stop()
+
+
+def test_sigkill_the_scheduler_at_five_points_totals_stay_exact(stack, stack_dir, tmp_path):
+    import random
+
+    sample = stack["sample"]
+    client = ChainClient(str(stack["nodeos"]))
+    settle(client)
+    totals_before, _ = chain_totals(client, sample)
+    rows_before = {w: {r["id"] for r in client.rows("jobs", w, "job")}
+                   for w in sample["workers"]}
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    state = f"cj-kill-{uuid.uuid4().hex[:8]}"
+    recorder = OutboxRecorder(str(stack["zookeeper"]), state)
+    journal = f"/{state}/pusher/journal"
+    procs = [SchedulerProc(stack, state, tmp_path)]
+    rng = random.Random(5)
+    try:
+        procs[-1].wait_healthy()
+        spec = {"version": 1, "researcher": sample["researcher"], "name": "killed",
+                "command": marker_command(markers, "sleep $((CLUSTERJOBS_INSTANCE % 3))"),
+                "instances": 6, "resources": {"cpus": 0.1, "mem": 32}}
+        job_ids = submit_many(str(stack_dir), [spec] * 5, tmp_path)
+        for kill in range(5):
+            if kill < 2:
+                # Inside the push: a transaction journaled and not yet finished.
+                wait(lambda: recorder.zk.exists(journal) and recorder.zk.get_children(journal),
+                     120, "a journaled transaction", procs[-1].proc)
+            else:
+                time.sleep(rng.uniform(0.5, 4.0))
+            procs[-1].kill()
+            procs.append(SchedulerProc(stack, state, tmp_path))
+            procs[-1].wait_healthy()
+        proc = procs[-1]
+
+        def done() -> bool:
+            jobs = [proc.job(j) for j in job_ids]
+            if not all(j is not None and j["state"] == "finished" for j in jobs):
+                return False
+            code, body = proc.get("/accounting")
+            return code == 200 and body["outbox"] == 0 and not recorder.zk.get_children(
+                journal)
+
+        wait(done, 400, "all jobs finished and their credits confirmed", proc.proc)
+        recorder.collect()
+    finally:
+        for p in procs:
+            p.stop()
+        recorder.stop()
+    assert not recorder.missed, f"credits drained before the test could read them: " \
+                                f"{recorder.missed}"
+    credits = list(recorder.credits.values())
+    worker_credits = [c for c in credits if c["kind"] == "worker"]
+    assert len(worker_credits) == 30  # one per finished instance, each finished once
+    totals_after, _ = chain_totals(client, sample)
+    moved = +Counter({k: totals_after[k] - totals_before[k] for k in totals_after})
+    wanted: Counter = Counter()
+    for c in credits:
+        wanted[(c["kind"], c["account"])] += c["time_us"]
+    assert moved == wanted
+    # No duplicate job rows: the new rows are exactly the worker credits, each once.
+    new_rows = [r for w in sample["workers"] for r in client.rows("jobs", w, "job")
+                if r["id"] not in rows_before[w] and r["researcher"] == sample["researcher"]]
+    assert sorted((int(r["credit_id"]), int(r["time"])) for r in new_rows) == sorted(
+        (c["credit_id"], c["time_us"]) for c in worker_credits)
