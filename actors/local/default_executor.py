@@ -42,7 +42,8 @@ class _Container:
     killing: bool = False
     killing_group: bool = False
     launch_error: str | None = None
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)  # its process ended
+    reported: threading.Event = field(default_factory=threading.Event)  # its end was sent
 
 
 class DefaultExecutor(Executor):
@@ -102,11 +103,18 @@ class DefaultExecutor(Executor):
             self._kill(container)
 
     def shutdown(self, driver) -> None:
+        """Kill every task and wait for them (each within its kill grace, then SIGKILL):
+        the driver exits when this returns, and the tasks run in process groups of their
+        own, which the agent's kill of the executor's group would not reach."""
         with self.lock:
             self.shutting_down = True
-            for container in self.containers.values():
+            containers = list(self.containers.values())
+            for container in containers:
                 if not container.killing:
                     self._kill(container)
+        for container in containers:
+            # Until its terminal update went out: the process exits once this returns.
+            container.reported.wait(_grace(container.task) + 2.0)
 
     # -- containers ----------------------------------------------------------------------------
     def _start(self, container: _Container) -> None:
@@ -164,6 +172,7 @@ class DefaultExecutor(Executor):
             state, message = "TASK_FAILED", container.launch_error or "Launch failed"
         with self.lock:
             self._update(container.task, state, message)
+            container.reported.set()
             tid = container.task["task_id"]["value"]
             # The default restart policy: a failed or killed task ends its whole group.
             if not self.shutting_down and not container.killing_group \
@@ -184,7 +193,11 @@ class DefaultExecutor(Executor):
         if message:
             status["message"] = message
         if self.driver is not None:
-            self.driver.sendStatusUpdate(status)
+            try:
+                self.driver.sendStatusUpdate(status)
+            except (RuntimeError, OSError) as exc:  # the agent is gone: nobody to tell
+                log.warning("status update not sent", extra={"state": state,
+                                                             "error": str(exc)})
 
 
 def _grace(task: dict) -> float:

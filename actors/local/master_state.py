@@ -24,6 +24,8 @@ from actors.local.master_model import (
 from actors.local.resources import Resources
 from actors.local.tasks import is_terminal
 
+REGISTRY_MAX_UNREACHABLE = 5000  # unreachable agents the registry remembers
+
 
 class MasterState:
     """Every table of the master and the helpers that keep them consistent."""
@@ -111,6 +113,13 @@ class MasterState:
         return {"agents": agents, "unreachable": dict(self.unreachable_agents)}
 
     def _store_registry(self) -> None:
+        # Registry GC by count, as Mesos's --registry_max_agent_count does (oldest first);
+        # the cap keeps the document well inside a ZooKeeper znode's 1 MB.
+        excess = len(self.unreachable_agents) - REGISTRY_MAX_UNREACHABLE
+        if excess > 0:
+            for agent_id in sorted(self.unreachable_agents,
+                                   key=self.unreachable_agents.__getitem__)[:excess]:
+                del self.unreachable_agents[agent_id]
         self.outbox.append(Effect("registry", "", self.registry_json()))
 
     def _expire_recovered(self, now: float) -> None:

@@ -95,3 +95,27 @@ def test_a_failed_task_kills_the_rest_of_its_group(raw):
     failed = _wait(raw, "fails", "TASK_FAILED")
     assert failed["message"] == "Command exited with status 3"
     _wait(raw, "peer", "TASK_KILLED")
+
+
+def test_shutdown_kills_the_group_and_leaves_no_process(raw, tmp_path):
+    import os
+
+    pid_file = tmp_path / "pid"
+    offer = _launch_group(raw, "dflt-stop", {
+        "stubborn": f"trap '' TERM; echo $$ > {pid_file}; while :; do sleep 0.1; done"})
+    _wait(raw, "stubborn", "TASK_RUNNING")
+    poll(lambda: pid_file.exists() and pid_file.read_text().strip(), 10, "the task's pid")
+    pid = int(pid_file.read_text())
+    assert raw.call({"type": "SHUTDOWN", "framework_id": {"value": raw.framework_id},
+                     "shutdown": {"agent_id": offer["agent_id"],
+                                  "executor_id": {"value": "dflt-stop"}}})[0] == 202
+    _wait(raw, "stubborn", "TASK_KILLED")  # SIGTERM ignored: SIGKILL after the grace
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    poll(gone, 15, "the task's process to be gone")

@@ -212,3 +212,16 @@ def test_reconciliation_answers_the_state_awaiting_acknowledgement_without_data(
         assert "data" not in status
         assert status["message"] == "Reconciliation: Latest task state"
         assert status["reason"] == "REASON_RECONCILIATION"
+
+
+def test_registry_forgets_the_oldest_unreachable_agents_beyond_its_cap(monkeypatch):
+    """Registry GC by count (Mesos --registry_max_agent_count), oldest first."""
+    from actors.local import master_state
+
+    monkeypatch.setattr(master_state, "REGISTRY_MAX_UNREACHABLE", 2)
+    core = _core()
+    for n, agent_id in enumerate(("A", "B", "C")):
+        core.register_agent(_agent_msg(agent_id), n)
+    for n, agent_id in enumerate(("A", "B", "C")):
+        core.agent_lost(agent_id, 100 + n)
+    assert set(_registry(core)["unreachable"]) == {"B", "C"}
