@@ -58,7 +58,6 @@ class TaskRun:
         self._lock = threading.Lock()
         self._stop_reason: str | None = None  # "killed" or "timed out after N s"
         self._pgid: int | None = None
-        self._reaped = False
         self._nested: dict | None = None
         self.grace = core.kill_grace(task)
 
@@ -83,7 +82,7 @@ class TaskRun:
 
     def _signal_group(self, sig: int) -> None:
         with self._lock:
-            if self._pgid is None or (self._reaped and sig == signal.SIGTERM):
+            if self._pgid is None:
                 return
             pgid = self._pgid
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -204,10 +203,11 @@ class TaskRun:
         self.measures.cpu_us = _us(usage.ru_utime + usage.ru_stime)
         if timer is not None:
             timer.cancel()
-        with self._lock:
-            self._reaped = True
-        # Whatever the command left running in its group goes with it.
+        # Whatever the command left running in its group goes with it. Then the group is
+        # forgotten, so a pending escalation timer cannot signal a reused process group id.
         self._signal_group(signal.SIGKILL)
+        with self._lock:
+            self._pgid = None
         return core.exit_code(os.waitstatus_to_exitcode(status))
 
     def _run_nested(self, unit: WorkUnit) -> tuple[int, str | None]:
