@@ -10,7 +10,9 @@ On one local stack with 20 agents (started here in a temporary folder), in the s
    HDFS, timing, credits to the outbox); tasks/s from the job's acceptance to its last finished
    instance, and the scheduler process's CPU (user + system) per task.
 
-Prints both rates, their ratio (goal >= 0.9) and the CPU per task.
+Also, to tell the scheduler's cost from the executor's, the minimal framework again with the
+clusterjobs executor and the same work units (stdout/stderr uploaded to HDFS per task).
+Prints the rates, the ratios (goal >= 0.9 against the command executor) and the CPU per task.
 
 Run: ``.venv/bin/python benchmarks/end_to_end.py [--tasks 1000] [--agents 20]``.
 """
@@ -18,6 +20,7 @@ Run: ``.venv/bin/python benchmarks/end_to_end.py [--tasks 1000] [--agents 20]``.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
@@ -42,10 +45,13 @@ def _scalar(name: str, value: float) -> dict:
 
 
 class Minimal(Scheduler):
-    """Launches ``total`` command tasks as fast as offers allow."""
+    """Launches ``total`` command tasks as fast as offers allow; with ``custom`` (a function
+    of the task's index giving its executor and data), tasks on that executor instead."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, custom=None) -> None:
         self.total, self.next_id, self.finished, self.failed = total, 0, 0, 0
+        self.custom = custom
+        self.executor_on: set[str] = set()
         self.first_offer: float | None = None
         self.done = threading.Event()
 
@@ -55,13 +61,27 @@ class Minimal(Scheduler):
             cpus = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "cpus")
             mem = sum(r["scalar"]["value"] for r in offer["resources"] if r["name"] == "mem")
             tasks = []
+            agent = offer["agent_id"]["value"]
+            if self.custom and agent not in self.executor_on:
+                if any(e["value"] == "clusterjobs-executor"
+                       for e in offer.get("executor_ids", [])):
+                    self.executor_on.add(agent)
+                elif cpus >= 0.2 and mem >= 96:
+                    cpus, mem = cpus - 0.1, mem - 64
+                    self.executor_on.add(agent)
+                else:
+                    cpus = 0.0
             while self.next_id < self.total and cpus >= 0.1 - 1e-9 and mem >= 32:
                 tid = f"t{self.next_id}"
-                self.next_id += 1
                 cpus, mem = cpus - 0.1, mem - 32
-                tasks.append({"task_id": {"value": tid}, "agent_id": offer["agent_id"],
-                              "name": tid, "command": {"value": "true"},
-                              "resources": [_scalar("cpus", 0.1), _scalar("mem", 32)]})
+                task = {"task_id": {"value": tid}, "agent_id": offer["agent_id"], "name": tid,
+                        "resources": [_scalar("cpus", 0.1), _scalar("mem", 32)]}
+                if self.custom:
+                    task.update(self.custom(self.next_id))
+                else:
+                    task["command"] = {"value": "true"}
+                self.next_id += 1
+                tasks.append(task)
             if tasks:
                 driver.launchTasks(offer["id"], tasks, filters={"refuse_seconds": 0})
             else:
@@ -76,8 +96,26 @@ class Minimal(Scheduler):
             self.done.set()
 
 
-def baseline(master: str, tasks: int) -> float:
-    bench = Minimal(tasks)
+def custom_tasks(webhdfs: str, executor: str):
+    """Executor and data of task i: the clusterjobs executor running `true` as a work unit."""
+    from executor.info import executor_info
+    from executor.workunit import build_workunit
+    from scheduler.spec import parse_spec
+
+    spec = parse_spec({"version": 1, "researcher": "alice", "name": "e2e-minimal",
+                       "command": ["true"], "instances": 10_000})
+    info = executor_info("clusterjobs-executor", command=executor, webhdfs=webhdfs)
+
+    def task(i: int) -> dict:
+        unit = build_workunit(spec, "e2e-minimal", i, 0, "/protocols/alice", "alice")
+        return {"executor": info, "data": base64.b64encode(json.dumps(unit).encode()).decode()}
+    return task
+
+
+def baseline(master: str, tasks: int, custom=None) -> float:
+    bench = Minimal(tasks, custom)
+    label = ("minimal pymesos framework, clusterjobs executor" if custom else
+             "minimal pymesos framework, command executor")
     driver = MesosSchedulerDriver(bench, {"user": "nobody", "name": "e2e-minimal"}, master)
     driver.start()
     try:
@@ -87,7 +125,7 @@ def baseline(master: str, tasks: int) -> float:
     finally:
         driver.stop()  # TEARDOWN: frees the agents for the next run
         driver.join()
-    print(f"[minimal pymesos framework, command executor] {bench.finished} finished, "
+    print(f"[{label}] {bench.finished} finished, "
           f"{bench.failed} failed in {elapsed:.2f} s -> {tasks / elapsed:.1f} tasks/s")
     return tasks / elapsed
 
@@ -160,9 +198,17 @@ def main() -> int:
     state, _ = orchestrator.up(workdir, StackOptions(agents=args.agents,
                                                       agent_accounts=accounts))
     try:
-        base = baseline(str(state["endpoints"]["mesos"]), args.tasks)
+        master = str(state["endpoints"]["mesos"])
+        base = baseline(master, args.tasks)
+        from scheduler.service_cli import _default_executor
+
+        same_executor = baseline(master, args.tasks, custom_tasks(
+            str(state["endpoints"]["webhdfs"]), _default_executor()))
         ours, _cpu = clusterjobs(workdir, args.tasks)
-        print(f"ratio clusterjobs / minimal: {ours / base:.2f} (goal >= 0.9)")
+        print(f"ratio clusterjobs / minimal (command executor): {ours / base:.2f} "
+              f"(goal >= 0.9)")
+        print(f"ratio clusterjobs / minimal (same executor, same work units): "
+              f"{ours / same_executor:.2f}")
     finally:
         orchestrator.down(workdir)
     return 0

@@ -34,6 +34,7 @@ EXECUTOR_ID = "clusterjobs-executor"
 EXECUTOR_RESOURCES = Resources(0.1, 64.0, 0.0)
 RECONCILE_EVERY_S = 60.0
 TICK_S = 0.5
+UPDATE_BATCH = 256
 ONE_WEEK_S = 7 * 24 * 3600.0
 
 
@@ -267,13 +268,31 @@ class SchedulerService:
     # -- the loop --------------------------------------------------------------------------------
     def _loop(self) -> None:
         last_tick = 0.0
+        held = None
         while not self.stopping.is_set():
-            try:
-                event = self.events.get(timeout=TICK_S)
-            except queue.Empty:
-                event = None
+            if held is not None:
+                event, held = held, None
+            else:
+                try:
+                    event = self.events.get(timeout=TICK_S)
+                except queue.Empty:
+                    event = None
             with self.lock:
-                if event is not None:
+                if event is not None and event[0] == "update":
+                    # Status updates waiting together are applied together: one pipelined
+                    # ZooKeeper round trip for all, then their acknowledgements.
+                    statuses = [event[1]]
+                    while len(statuses) < UPDATE_BATCH:
+                        try:
+                            more = self.events.get_nowait()
+                        except queue.Empty:
+                            break
+                        if more[0] != "update":
+                            held = more
+                            break
+                        statuses.append(more[1])
+                    self._updates(statuses)
+                elif event is not None:
                     if event[0] == "stop":
                         return
                     self._handle(event)
@@ -298,14 +317,7 @@ class SchedulerService:
         elif kind == "offers":
             self._offers(event[1], now)
         elif kind == "update":
-            status = event[1]
-            update = parse_update(status)
-            self.metrics.update(update.state)
-            self.core.on_update(update, now)
-            self._run_effects(None)
-            # Acknowledge only now: the update's consequences (and credits) are durable.
-            if status.get("uuid"):
-                self._call(self.driver.acknowledgeStatusUpdate, status)
+            self._updates([event[1]])
         elif kind == "admit":
             accepted, future = event[1], event[2]
             try:
@@ -327,6 +339,18 @@ class SchedulerService:
             log.info(kind.replace("_", " "), extra={"agent_id": event[1]})
         elif kind == "error":
             log.error("Mesos error event", extra={"message": event[1]})
+
+    def _updates(self, statuses: list[dict]) -> None:
+        now = time.time()
+        for status in statuses:
+            update = parse_update(status)
+            self.metrics.update(update.state)
+            self.core.on_update(update, now)
+        self._run_effects(None)
+        # Acknowledge only now: the updates' consequences (and credits) are durable.
+        for status in statuses:
+            if status.get("uuid"):
+                self._call(self.driver.acknowledgeStatusUpdate, status)
 
     def _subscribed(self, framework_id: str, master_info: dict) -> None:
         if framework_id != self.core.framework_id:
@@ -385,6 +409,11 @@ class SchedulerService:
     # -- effects -----------------------------------------------------------------------------------
     def _run_effects(self, unused_offers) -> None:
         launches: dict[str, list[dict]] = {}
+        kills: list[fx.KillTask] = []
+        archives: list[str] = []
+        # Instance writes are gathered (the last state of each, every credit) and pipelined;
+        # everything Mesos hears of waits until they are durable.
+        saves: dict[tuple[str, int], tuple] = {}
         for effect in self.core.take_effects():
             if isinstance(effect, fx.SaveJob):
                 job = self.core.jobs[effect.job_id]
@@ -395,7 +424,9 @@ class SchedulerService:
             elif isinstance(effect, fx.SaveInstance):
                 job = self.core.jobs[effect.job_id]
                 inst = job.instances[effect.index]
-                self.store.save_instance(effect.job_id, inst, effect.credits)
+                key = (effect.job_id, effect.index)
+                earlier = saves[key][2] if key in saves else ()
+                saves[key] = (effect.job_id, inst, earlier + effect.credits)
                 if effect.credits:
                     self.metrics.credited(effect.credits)
                 if inst.done:
@@ -405,16 +436,22 @@ class SchedulerService:
             elif isinstance(effect, fx.LaunchTask):
                 launches.setdefault(effect.offer_id, []).append(self._task_info(effect))
             elif isinstance(effect, fx.KillTask):
-                self._call(self.driver._send, {
-                    "type": "KILL", "framework_id": {"value": self.core.framework_id},
-                    "kill": {"task_id": {"value": effect.task_id},
-                             "agent_id": {"value": effect.agent_id}}})
+                kills.append(effect)
             elif isinstance(effect, fx.ArchiveJob):
-                self.archive_queue.put(effect.job_id)
+                archives.append(effect.job_id)
             elif isinstance(effect, fx.ForgetJob):
                 self.store.delete_job(effect.job_id)
             elif isinstance(effect, fx.SaveLeaders):
                 self.store.save_leaders(self.core.leaders)
+        if saves:
+            self.store.save_instances(list(saves.values()))
+        for job_id in archives:
+            self.archive_queue.put(job_id)
+        for kill in kills:
+            self._call(self.driver._send, {
+                "type": "KILL", "framework_id": {"value": self.core.framework_id},
+                "kill": {"task_id": {"value": kill.task_id},
+                         "agent_id": {"value": kill.agent_id}}})
         for offer_id, tasks in launches.items():
             self.metrics.launches.inc(len(tasks))
             self._call(self.driver.launchTasks, {"value": offer_id}, tasks,

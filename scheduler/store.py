@@ -135,6 +135,21 @@ class Store:
                 tx.create(node, entry.to_bytes())
         _commit(tx)
 
+    def save_instances(self, items: list[tuple[str, Instance, tuple[CreditEntry, ...]]]) -> None:
+        """Many :meth:`save_instance` at once, pipelined (one round trip for the batch rather
+        than one per instance). A transaction that fails because a credit is already in the
+        outbox (written before a crash) is redone the careful way."""
+        pending = []
+        for job_id, inst, credits in items:
+            tx = self.zk.transaction()
+            tx.set_data(f"{self.path}/jobs/{job_id}/{inst.index}", _dump(inst.to_record()))
+            for entry in credits:
+                tx.create(f"{self.path}/outbox/{entry.znode_name}", entry.to_bytes())
+            pending.append((job_id, inst, credits, tx.commit_async()))
+        for job_id, inst, credits, result in pending:
+            if any(isinstance(r, Exception) for r in result.get(timeout=60)):
+                self.save_instance(job_id, inst, credits)
+
     def delete_job(self, job_id: str) -> None:
         with contextlib.suppress(NoNodeError):
             self.zk.delete(f"{self.path}/jobs/{job_id}", recursive=True)
