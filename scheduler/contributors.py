@@ -143,12 +143,18 @@ def master_state(masters: Iterable[str], timeout: float = 10.0) -> dict[str, Any
 
 def gather(client: ChainClient, state: Mapping[str, Any], jobs: str = "jobs",
            registry: str = "registry") -> list[dict[str, Any]]:
-    """Read the chain's tables and balances, then :func:`join`."""
-    workers = {s: client.rows(jobs, s, "worker") for s in client.scopes(jobs, "worker")}
-    dispatchers = {s: client.rows(jobs, s, "dispatcher")
-                   for s in client.scopes(jobs, "dispatcher")}
-    protocols = [row for owner in client.scopes(registry, "protocol")
-                 for row in client.rows(registry, owner, "protocol")]
+    """Read the chain's tables and balances, then :func:`join`. Rows are read raw (nodeos
+    exits on a row its current ABI cannot decode, such as one an older contract wrote)."""
+    from scheduler.chain_view import ChainView, ChainViewError
+    from scheduler.payout_service import read_contributors, read_protocols
+
+    view = ChainView(client.url, registry=registry, jobs=jobs)
+    try:
+        workers = read_contributors(view, "worker")
+        dispatchers = read_contributors(view, "dispatcher")
+        protocols = read_protocols(view)
+    except ChainViewError as exc:
+        raise ChainError(str(exc)) from None
     prices = pricing(protocols)
     balances: dict[tuple[str, str], str] = {}
     for table in (workers, dispatchers):

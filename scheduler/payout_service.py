@@ -22,29 +22,59 @@ from scheduler.payout_policy import Owed, Policy, Terms, due
 log = logging.getLogger("clusterjobs.scheduler.payout")
 
 
-def read_owed(view: ChainView) -> tuple[list[Owed], dict[str, Terms]]:
-    """Every worker/dispatcher row, and each researcher's protocol terms."""
-    owed = []
-    for kind in ("worker", "dispatcher"):
-        for account in view._scopes(view.jobs, kind):
-            for raw in view._rows(view.jobs, account, kind):
-                reader = RowReader(raw)
-                researcher = reader.name()
-                total, unpaid = reader.u64(), reader.u64()
-                owed.append(Owed(kind, account, researcher, total, unpaid))
-    terms: dict[str, Terms] = {}
+def read_contributors(view: ChainView, kind: str) -> dict[str, list[dict[str, Any]]]:
+    """account → its ``worker`` or ``dispatcher`` rows (researcher, total_time, unpaid_time)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for account in view._scopes(view.jobs, kind):
+        for raw in view._rows(view.jobs, account, kind):
+            reader = RowReader(raw)
+            found.setdefault(account, []).append({
+                "researcher": reader.name(), "total_time": reader.u64(),
+                "unpaid_time": reader.u64()})
+    return found
+
+
+def read_protocols(view: ChainView) -> list[dict[str, Any]]:
+    """The registry's ``protocol`` rows with their owner (the scope); fields appended by later
+    contract versions are not read."""
+    found = []
     for owner in view._scopes(view.registry, "protocol"):
         for raw in view._rows(view.registry, owner, "protocol"):
             reader = RowReader(raw)
-            reader.string()  # title
-            researcher = reader.name()
-            reader.string()  # datadir
-            funder = reader.name()
-            reader.u64()  # fund amount
-            reader.u64()  # fund symbol
-            reader.name()  # token contract
-            worker_rate, dispatcher_rate = reader.u64(), reader.u64()
-            terms.setdefault(researcher, Terms(owner, funder, worker_rate, dispatcher_rate))
+            row: dict[str, Any] = {"owner": owner, "title": reader.string(),
+                                   "researcher": reader.name(), "datadir": reader.string(),
+                                   "fundaccount": reader.name()}
+            amount = reader.u64()
+            amount -= (1 << 64) if amount >> 63 else 0  # int64
+            symbol = reader.u64()
+            precision = symbol & 0xFF
+            code = (symbol >> 8).to_bytes(7, "little").rstrip(b"\0").decode()
+            row["fund"] = _asset(amount, precision, code)
+            row["tokencontract"] = reader.name()
+            row["worker_pay_rate"], row["dispatcher_pay_rate"] = reader.u64(), reader.u64()
+            found.append(row)
+    return found
+
+
+def _asset(units: int, precision: int, code: str) -> str:
+    sign, units = ("-", -units) if units < 0 else ("", units)
+    if precision == 0:
+        return f"{sign}{units} {code}"
+    whole, frac = divmod(units, 10**precision)
+    return f"{sign}{whole}.{frac:0{precision}d} {code}"
+
+
+def read_owed(view: ChainView) -> tuple[list[Owed], dict[str, Terms]]:
+    """Every worker/dispatcher row, and each researcher's protocol terms."""
+    owed = [Owed(kind, account, str(row["researcher"]), int(row["total_time"]),
+                 int(row["unpaid_time"]))
+            for kind in ("worker", "dispatcher")
+            for account, rows in read_contributors(view, kind).items() for row in rows]
+    terms: dict[str, Terms] = {}
+    for row in read_protocols(view):
+        terms.setdefault(row["researcher"], Terms(row["owner"], row["fundaccount"],
+                                                  row["worker_pay_rate"],
+                                                  row["dispatcher_pay_rate"]))
     return owed, terms
 
 

@@ -55,3 +55,45 @@ def test_nothing_worth_paying_waits() -> None:
 def test_bad_policy() -> None:
     with pytest.raises(ValueError):
         Policy(every_s=-1)
+
+
+class _View:
+    """ChainView's raw reads over canned rows."""
+
+    jobs, registry = "jobs", "registry"
+
+    def __init__(self, rows: dict[tuple[str, str, str], list[str]]) -> None:
+        self.rows = rows
+
+    def _scopes(self, code: str, table: str) -> list[str]:
+        return sorted({s for c, s, t in self.rows if (c, t) == (code, table)})
+
+    def _rows(self, code: str, scope: str, table: str) -> list[str]:
+        return self.rows[(code, scope, table)]
+
+
+def _name(text: str) -> bytes:
+    from contracts.serialize import name_value
+
+    return name_value(text).to_bytes(8, "little")
+
+
+def test_rows_are_decoded_from_their_raw_form() -> None:
+    from contracts.serialize import pack_asset, pack_string
+    from scheduler import payout_service
+
+    protocol = (pack_string("t") + _name("alice") + pack_string("/protocols/alice")
+                + _name("alicefund") + pack_asset("12.3400 JOB") + _name("eosio.token")
+                + RATE.to_bytes(8, "little") + (RATE // 10).to_bytes(8, "little")
+                + (99).to_bytes(8, "little"))  # a field a later version appended
+    worker = _name("alice") + (7_000_000).to_bytes(8, "little") + (2_000_000).to_bytes(8, "little")
+    view = _View({("registry", "aliceowner", "protocol"): [protocol.hex()],
+                  ("jobs", "worker1", "worker"): [worker.hex()]})
+    (row,) = payout_service.read_protocols(view)  # type: ignore[arg-type]
+    assert row == {"owner": "aliceowner", "title": "t", "researcher": "alice",
+                   "datadir": "/protocols/alice", "fundaccount": "alicefund",
+                   "fund": "12.3400 JOB", "tokencontract": "eosio.token",
+                   "worker_pay_rate": RATE, "dispatcher_pay_rate": RATE // 10}
+    owed, terms = payout_service.read_owed(view)  # type: ignore[arg-type]
+    assert owed == [Owed("worker", "worker1", "alice", 7_000_000, 2_000_000)]
+    assert terms == TERMS
