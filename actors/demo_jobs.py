@@ -4,8 +4,9 @@ local stack, with live progress, their results read back from HDFS, and who earn
 Steps: start `clusterjobs scheduler --stack DIR`; upload the word count's corpus (the project's
 README) to alice's datadir; `clusterjobs submit` each sample; draw a progress bar per job until
 all are done; print the word count's top words (merged from its instances' outputs) and the
-Monte Carlo estimate of pi; then per-job and per-worker time, and the credits the scheduler
-wrote to its accounting outbox (worker and dispatcher time per account).
+Monte Carlo estimate of pi; then per-job and per-worker time; then, once the scheduler's pusher
+has the credits in irreversible blocks and its payout policy has paid them, the contributors
+table (`clusterjobs contributors`) and the token balances that moved.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def run_jobs(workdir: Path, endpoints: dict, *, timeout: float = 120.0) -> bool:
     log = workdir / "logs" / "scheduler.log"
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "actors.cli", "scheduler", "--stack", str(workdir), "--poll",
-         "0.5", "--zk", f"zk://{endpoints['zookeeper']}/{STATE_PATH}"],
+         "0.5", "--zk", f"zk://{endpoints['zookeeper']}/{STATE_PATH}", "--payout-every", "2"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT)
     try:
+        balances = _balances(endpoints)
         url = _wait_for_scheduler(workdir, scheduler)
         print(f"== scheduler up at {url} (log {log})")
         jobs = {}
@@ -55,6 +57,7 @@ def run_jobs(workdir: Path, endpoints: dict, *, timeout: float = 120.0) -> bool:
         print(f"== all done in {time.monotonic() - began:.1f} s")
         _results(fs, final)
         _summary(final, endpoints)
+        _on_chain(url, workdir, endpoints, balances)
         return all(job["state"] == "finished" for job in final.values())
     finally:
         scheduler.terminate()
@@ -164,16 +167,44 @@ def _summary(jobs: dict[str, dict], endpoints: dict) -> None:
     print("== time per worker (executor-measured run time)")
     for worker, us in sorted(workers.items()):
         print(f"  {worker:<12} {tasks[worker]:3} tasks {us / 1e6:7.3f} s")
-    from scheduler.store import Store
 
-    store = Store(f"zk://{endpoints['zookeeper']}/{STATE_PATH}")
-    store.start()
-    try:
-        credits: Counter = Counter()
-        for entry in store.outbox():
-            credits[(entry.kind, entry.account)] += entry.time_us
-    finally:
-        store.stop()
-    print("== credits in the accounting outbox (to be pushed on chain)")
-    for (kind, account), us in sorted(credits.items()):
-        print(f"  {kind:<10} {account:<12} {us / 1e6:8.3f} s")
+
+def _balances(endpoints: dict) -> dict[str, str]:
+    """The sample contributors' JOB balances."""
+    from scheduler.chain import ChainClient
+
+    sample = endpoints.get("sample") or {}
+    client = ChainClient(str(endpoints["nodeos"]))
+    accounts = [*sample.get("workers", []), *sorted(set(sample.get("dispatchers", {}).values()))]
+    return {a: next((b for b in client.balances(a, "eosio.token") if b.endswith(" JOB")),
+                    "0.0000 JOB") for a in accounts}
+
+
+def _on_chain(url: str, workdir: Path, endpoints: dict, before: dict[str, str],
+              timeout: float = 30.0) -> None:
+    """Wait for the credits to be confirmed and paid, then print contributors and payments."""
+    from scheduler import contributors
+    from scheduler.chain import ChainClient
+
+    deadline = time.monotonic() + timeout
+    client = ChainClient(str(endpoints["nodeos"]))
+    researcher = (endpoints.get("sample") or {}).get("researcher", "alice")
+    while time.monotonic() < deadline:
+        accounting = _get(f"{url}/accounting") or {}
+        table = contributors.gather(client, contributors.master_state(
+            endpoints.get("mesos_masters") or []))
+        mine = [r for r in table if r["researcher"] == researcher]
+        # Paid when what is left is worth less than one token unit (the policy waits).
+        settled = all(r["paid"] is not None and r["unpaid_us"] < 1_000_000 for r in mine)
+        if accounting.get("outbox") == 0 and mine and settled:
+            break
+        time.sleep(1.0)
+    print(f"== contributors (clusterjobs contributors --stack {workdir})")
+    print("\n".join("  " + line for line in contributors.render(
+        [r for r in table if r["researcher"] in (researcher, None)]).splitlines()))
+    print("== tokens paid out by the payout policy (funder alicefund@cjpay)")
+    after = _balances(endpoints)
+    for account, old in before.items():
+        new = after.get(account, old)
+        moved = float(new.split()[0]) - float(old.split()[0])
+        print(f"  {account:<12} {old:>16} -> {new:>16}  (+{moved:.4f} JOB)")
