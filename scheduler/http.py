@@ -12,6 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 log = logging.getLogger("clusterjobs.scheduler.http")
 
 
+class HttpError(Exception):
+    """The HTTP endpoint cannot be served (port taken, bad address)."""
+
+
 def serve(service, host: str, port: int) -> ThreadingHTTPServer:
     """Start serving ``service`` (a SchedulerService) on a daemon thread."""
 
@@ -75,7 +79,10 @@ def serve(service, host: str, port: int) -> ThreadingHTTPServer:
             else:
                 self._json(200, {"id": parts[2], "state": state})
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise HttpError(f"cannot serve HTTP on {host}:{port}: {exc.strerror}") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True, name="http").start()
     log.info("http serving", extra={"address": f"{host}:{server.server_port}"})

@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from scheduler.chain_view import ChainViewError
+from scheduler.http import HttpError
 from scheduler.store import StoreError
 
 
@@ -27,7 +28,7 @@ class SchedulerCliError(Exception):
     """An operator error of these verbs (bad flag, unreachable scheduler, unknown job)."""
 
 
-OPERATOR_ERRORS: tuple[type[BaseException], ...] = (SchedulerCliError, StoreError,
+OPERATOR_ERRORS: tuple[type[BaseException], ...] = (SchedulerCliError, StoreError, HttpError,
                                                     ChainViewError)
 DEFAULT_STACK = ".stack"
 
