@@ -455,7 +455,7 @@ class SchedulerService:
         for offer_id, tasks in launches.items():
             self.metrics.launches.inc(len(tasks))
             self._call(self.driver.launchTasks, {"value": offer_id}, tasks,
-                       {"refuse_seconds": 1.0})
+                       {"refuse_seconds": 0.0})
         if unused_offers:
             refuse = 60.0 if self.offers_wanted is False else 5.0
             self.metrics.offers_declined.inc(len(unused_offers))
