@@ -90,7 +90,14 @@ def _optional_roles() -> list:
     return found
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    # A second signal (Ctrl-C pressed again, a supervisor repeating SIGTERM) must not cut the
+    # clean-up the first one started short: that would leave processes running.
+    for other in STOP_SIGNALS:
+        signal.signal(other, signal.SIG_IGN)
     raise Interrupted(signum)
 
 
@@ -100,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logfmt.configure(args.log_level)
     errors = OPERATOR_ERRORS + tuple(_role_errors())
     # `kill`, a closed terminal or a supervisor stop must clean up exactly like Ctrl-C does.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _interrupt)
     try:
         return int(args.func(args) or 0)

@@ -238,6 +238,8 @@ def test_a_signal_during_up_stops_what_was_started(tmp_path: Path, signum: int) 
             time.sleep(0.05)
         records = _recorded(tmp_path)
         up.send_signal(signum)
+        time.sleep(0.1)
+        up.send_signal(signum)  # repeated while it cleans up: ignored, the clean-up finishes
         _, stderr = up.communicate(timeout=30)
     finally:
         up.kill()
