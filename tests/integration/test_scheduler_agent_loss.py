@@ -1,4 +1,5 @@
-"""An agent dies mid-run: its tasks run again on another agent and the job finishes.
+"""An agent dies mid-run: its tasks run again on another agent and the job finishes; an
+agent whose eos_account is not a registered worker of the researcher gets none of them.
 
 On a Mesos cluster of its own (a master with a short agent timeout and two agents, on the
 stack's ZooKeeper under a path of its own), so killing an agent touches no other test."""
@@ -65,7 +66,8 @@ def cluster(stack: dict, tmp_path: Path):
     master = spawn([sys.executable, "-m", "actors.local.master", "--zk", zk, "--port",
                     str(port), "--agent-timeout", "6"], tmp_path / "master.log")
     agents = {}
-    for account in ("worker1", "worker2"):
+    # "stranger" is no registered worker of alice: it must get none of her tasks.
+    for account in ("worker1", "worker2", "stranger"):
         agent_port = free_port()
         agents[agent_port] = spawn(
             [sys.executable, "-m", "actors.local.agent_main", "--zk", zk, "--port",
@@ -77,12 +79,12 @@ def cluster(stack: dict, tmp_path: Path):
     def agents_up() -> bool:
         try:
             with urllib.request.urlopen(f"{url}/master/state", timeout=5) as resp:
-                return len(json.loads(resp.read()).get("slaves", [])) == 2
+                return len(json.loads(resp.read()).get("slaves", [])) == 3
         except OSError:
             return False
 
-    wait(agents_up, 60, "two agents registered", master)
-    yield {"zk": zk, "url": url, "agents": agents}
+    wait(agents_up, 60, "three agents registered", master)
+    yield {"zk": zk, "url": url, "agents": agents, "stranger_dir": tmp_path / "agent-stranger"}
     for proc in [*agents.values(), master]:
         kill_group(proc)
 
@@ -122,5 +124,8 @@ def test_agent_killed_mid_run_its_tasks_run_elsewhere(stack, stack_dir, cluster,
                 assert runs(markers, job_id, task["instance"]) == task["attempts"]
             else:
                 assert task["attempts"] == 1
+        # Nothing ever ran on the unregistered agent (no executor sandbox, no task output).
+        assert not [p for p in cluster["stranger_dir"].rglob("*") if p.name in (
+            "stdout", "stderr")]
     finally:
         proc.stop()
