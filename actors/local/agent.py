@@ -306,14 +306,17 @@ class Agent:
                 self._kill_command(exe, fw_id, tid)
                 return
             exe.killed.add(tid)
-            if exe.stream is None and any(
-                    (e.get("launch") or {}).get("task", {}).get("task_id", {}).get("value")
-                    == tid for e in exe.queued):
-                exe.queued = [e for e in exe.queued if (e.get("launch") or {}).get(
-                    "task", {}).get("task_id", {}).get("value") != tid]
-                # Mesos >= 1.5 (docs/task-state-reasons.md): killed before delivery.
-                self._status(fw_id, tid, "TASK_KILLED", exe.executor_id, source="SOURCE_AGENT",
-                             reason="REASON_TASK_KILLED_DURING_LAUNCH")
+            queued = next((e for e in exe.queued if any(
+                (t.get("task_id") or {}).get("value") == tid for t in _event_tasks(e))), None)
+            if exe.stream is None and queued is not None:
+                # Slave::killTask() (issue 12): killed before delivery, with every other task
+                # of its task group.
+                exe.queued.remove(queued)
+                for task in _event_tasks(queued):
+                    self._status(fw_id, task["task_id"]["value"], "TASK_KILLED",
+                                 exe.executor_id, source="SOURCE_AGENT",
+                                 reason="REASON_TASK_KILLED_DURING_LAUNCH",
+                                 message="Killed before delivery to the executor")
             else:
                 self._to_executor(exe, {"type": "KILL", "kill": {"task_id": {"value": tid}}})
 

@@ -120,3 +120,33 @@ def test_an_executor_that_cannot_start_fails_its_tasks(stack):
     finally:
         raw.call({"type": "TEARDOWN", "framework_id": {"value": fid}})
         raw.close()
+
+
+def test_killing_a_task_of_an_undelivered_group_kills_the_whole_group(stack):
+    """slave.cpp killTask() (~4197-4240): a task group not yet sent to its executor ends at
+    once, every task TASK_KILLED / REASON_TASK_KILLED_DURING_LAUNCH."""
+    raw = RawScheduler(leader_address(stack["mesos_masters"]), {
+        "user": "nobody", "name": "undelivered"})
+    fid = raw.framework_id
+    try:
+        offer = raw.wait_event(lambda e: e["type"] == "OFFERS", 15)["offers"]["offers"][0]
+        executor = {"executor_id": {"value": "mute"}, "type": "CUSTOM",
+                    "command": {"value": "sleep 60"},  # never subscribes
+                    "resources": [{"name": n, "type": "SCALAR", "scalar": {"value": v}}
+                                  for n, v in (("cpus", 0.1), ("mem", 32), ("disk", 1))]}
+        group = [{"task_id": {"value": tid}, "agent_id": offer["agent_id"], "name": tid,
+                  "resources": CPUS} for tid in ("g-a", "g-b")]
+        assert raw.call({"type": "ACCEPT", "framework_id": {"value": fid}, "accept": {
+            "offer_ids": [offer["id"]], "operations": [{"type": "LAUNCH_GROUP", "launch_group": {
+                "executor": executor, "task_group": {"tasks": group}}}]}})[0] == 202
+        time.sleep(0.5)  # the agent has the group queued for the executor
+        assert raw.call({"type": "KILL", "framework_id": {"value": fid},
+                         "kill": {"task_id": {"value": "g-a"}}})[0] == 202
+        for tid in ("g-a", "g-b"):
+            status = raw.wait_event(lambda e, t=tid: e["type"] == "UPDATE" and e["update"][
+                "status"]["task_id"]["value"] == t, 15)["update"]["status"]
+            assert (status["state"], status["reason"], status["source"]) == (
+                "TASK_KILLED", "REASON_TASK_KILLED_DURING_LAUNCH", "SOURCE_AGENT")
+    finally:
+        raw.call({"type": "TEARDOWN", "framework_id": {"value": fid}})
+        raw.close()
