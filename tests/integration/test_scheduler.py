@@ -190,8 +190,8 @@ def test_sigkill_at_three_points_loses_nothing_runs_nothing_twice(stack, stack_d
     proc = start(procs, stack, state, tmp_path)
     proc.wait_healthy()
     framework_id = proc.get("/health")[1]["framework_id"]
-    # Instance n sleeps 3 + 4n s, so the kills find tasks at different stages.
-    spec = sleepy(markers, "$((3 + 4 * CLUSTERJOBS_INSTANCE))")
+    # Instance n sleeps 3 + 6n s, so the kills find tasks at different stages.
+    spec = sleepy(markers, "$((3 + 6 * CLUSTERJOBS_INSTANCE))")
     job_ids = submit_many(str(stack_dir), [spec] * 4, tmp_path)
     # 1: as soon as the specs are accepted (launches in flight).
     wait(lambda: all(proc.job(j) for j in job_ids), 60, "specs accepted", proc.proc)
