@@ -60,7 +60,7 @@ def test_download_in_ranges_is_byte_identical(fs: Hdfs, base: str, tmp_path: Pat
     source = tmp_path / "src.bin"
     source.write_bytes(data)
     fs.upload_tree(f"{base}/in", [(source, "data.bin")])
-    monkeypatch.setattr(edge, "RANGE_SIZE", 1 << 20)  # 6 ranges on 4 connections
+    monkeypatch.setattr(edge, "RANGE_SIZE", 1 << 20)  # 6 ranges on parallel connections
     size = fs.download(f"{base}/in/data.bin", tmp_path / "got.bin")
     assert size == len(data)
     assert (tmp_path / "got.bin").read_bytes() == data
