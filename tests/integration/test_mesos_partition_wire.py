@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from test_mesos_failover import mini  # noqa: F401  (the fixture)
 sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
 
 from mesos_framework import poll
-from mesos_raw import RawScheduler, get_json
+from mesos_raw import RawScheduler, get_json, leader_address
 
 AWARE = [{"type": "PARTITION_AWARE"}]
 
@@ -133,3 +134,39 @@ def _new_leader(mini, old: str) -> bool:  # noqa: F811
         return mini.leader() != old
     except (AssertionError, OSError):
         return False
+
+
+def test_resubscription_makes_the_agent_resend_pending_updates_at_once(stack):
+    """master.cpp sendFrameworkUpdates() -> slave.cpp updateFramework() -> the status update
+    manager's resume(): pending updates go again at once instead of at the next backoff step
+    (10 s, then 20 s, ... as the stack's agents retry)."""
+    info = {"user": "nobody", "name": "resend-at-once", "failover_timeout": 60}
+    first = RawScheduler(leader_address(stack["mesos_masters"]), info)
+    fid = first.framework_id
+    second = None
+    try:
+        offer = first.wait_event(lambda e: e["type"] == "OFFERS", 15)["offers"]["offers"][0]
+        task = {"task_id": {"value": "unacked"}, "agent_id": offer["agent_id"],
+                "name": "unacked", "command": {"value": "sleep 60"},
+                "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}}]}
+        assert first.call({"type": "ACCEPT", "framework_id": {"value": fid}, "accept": {
+            "offer_ids": [offer["id"]], "operations": [
+                {"type": "LAUNCH", "launch": {"task_infos": [task]}}]}})[0] == 202
+
+        def starting(raw: RawScheduler) -> list[dict]:
+            return [_status(e) for e in list(raw.events)
+                    if _status(e).get("state") == "TASK_STARTING"]
+
+        # Never acknowledged: the agent resends it after 10 s (the first backoff step) ...
+        poll(lambda: len(starting(first)) >= 2, 20, "the first resend")
+        first.close()
+        began = time.monotonic()
+        second = RawScheduler(first.address, {**info, "id": {"value": fid}})
+        # ... and at once when the framework re-subscribes, not 20 s later.
+        poll(lambda: starting(second), 5, "the resend on re-subscription")
+        assert time.monotonic() - began < 5
+        assert starting(second)[0]["uuid"] == starting(first)[0]["uuid"]
+    finally:
+        closer = second or first
+        closer.call({"type": "TEARDOWN", "framework_id": {"value": fid}})
+        closer.close()
