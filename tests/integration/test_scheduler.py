@@ -293,8 +293,8 @@ def test_finished_job_archived_to_hdfs_dropped_from_zookeeper_status_still_answe
     zk = KazooClient(hosts=str(stack["zookeeper"]))
     zk.start()
     try:
+        # (Its credits are the pusher's to drain from outbox/, on its own schedule.)
         assert zk.get_children(f"/{state}/jobs") == []
-        assert len(zk.get_children(f"/{state}/outbox")) >= 2  # credits stay for the pusher
     finally:
         zk.stop()
     shown = cli("status", job_id, "--json", "--scheduler", proc.url)
