@@ -72,6 +72,10 @@ class Options:
     payout_every_seconds: float = 0.0
     payout_threshold_seconds: float = 0.0
     payout_permission: str = "cjpay"
+    # Archiving of paid job rows past the contract's credit window (scheduler/row_archive.py).
+    archive_every_seconds: float = 60.0
+    archive_after_seconds: float = 24 * 3600.0
+    archive_batch: int = 100
 
 
 class _Callbacks:
@@ -190,6 +194,7 @@ class SchedulerService:
         self.http = None
         self.pusher = None  # set by scheduler/pusher_service.py once the pusher runs
         self.payouts = None  # set by scheduler/payout_service.py when a policy is on
+        self.row_archiver = None  # set by scheduler/row_archive.py when archiving is on
 
     # -- life cycle ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -217,10 +222,11 @@ class SchedulerService:
         self._start_driver()
         for target in (self._intake_loop, self._archive_loop):
             threading.Thread(target=target, daemon=True, name=target.__name__).start()
-        from scheduler import payout_service, pusher_service
+        from scheduler import payout_service, pusher_service, row_archive
 
         pusher_service.start(self)
         payout_service.start(self)
+        row_archive.start(self)
         try:
             self._loop()
         finally:

@@ -83,6 +83,13 @@ def add_parser(commands) -> None:
     run.add_argument("--payout-permission", default="cjpay",
                      help="the funder's permission linked to jobs::payout that holds the "
                           "chain key (default cjpay)")
+    run.add_argument("--archive-every", type=float, default=60.0, metavar="SECONDS",
+                     help="archive paid job rows past the credit window with removejob this "
+                          "often (0: off; keeps the jobs account's chain RAM bounded)")
+    run.add_argument("--archive-after", type=float, default=24 * 3600.0, metavar="SECONDS",
+                     help="the jobs contract's credit window: rows younger stay (default 86400)")
+    run.add_argument("--archive-batch", type=int, default=100, metavar="N",
+                     help="removejob actions per transaction (default 100)")
     run.add_argument("--auth-token-file", default=env("CLUSTERJOBS_AUTH_TOKEN_FILE"),
                      help="file with the bearer token for state-changing HTTP calls "
                           "(or CLUSTERJOBS_AUTH_TOKEN)")
@@ -186,7 +193,16 @@ def options_from_args(args: argparse.Namespace):
                    payout_every_seconds=_non_negative(args.payout_every, "--payout-every"),
                    payout_threshold_seconds=_non_negative(args.payout_threshold,
                                                           "--payout-threshold"),
-                   payout_permission=args.payout_permission)
+                   payout_permission=args.payout_permission,
+                   archive_every_seconds=_non_negative(args.archive_every, "--archive-every"),
+                   archive_after_seconds=_non_negative(args.archive_after, "--archive-after"),
+                   archive_batch=_at_least_one(args.archive_batch, "--archive-batch"))
+
+
+def _at_least_one(value: int, flag: str) -> int:
+    if value < 1:
+        raise SchedulerCliError(f"{flag}: {value} is not a whole number >= 1")
+    return value
 
 
 def _non_negative(value: float, flag: str) -> float:

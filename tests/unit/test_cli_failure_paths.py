@@ -117,6 +117,10 @@ CASES: dict[str, list[Case]] = {
         case(f"--master zk://127.0.0.1:9/mesos --zk zk://127.0.0.1:9/cj --webhdfs {UNREACHABLE}"
              f" --nodeos {UNREACHABLE}", ERROR, "ZooKeeper at 127.0.0.1:9 did not answer",
              top="--log-level error"),
+        case(f"--master zk://127.0.0.1:9/mesos --zk zk://127.0.0.1:9/cj --webhdfs {UNREACHABLE}"
+             f" --nodeos {UNREACHABLE} --archive-batch 0", ERROR, "--archive-batch", "0"),
+        case(f"--master zk://127.0.0.1:9/mesos --zk zk://127.0.0.1:9/cj --webhdfs {UNREACHABLE}"
+             f" --nodeos {UNREACHABLE} --archive-after -1", ERROR, "--archive-after", "-1"),
     ],
     "status": [
         case(f"--scheduler {UNREACHABLE}", ERROR, "does not answer", UNREACHABLE),
