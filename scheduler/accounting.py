@@ -93,6 +93,17 @@ def split_by_leadership(start_us: int, end_us: int,
     return pieces
 
 
+def time_discrepancy_us(executor_run_us: int | None, running_at_us: int | None,
+                        finished_at_us: int) -> int | None:
+    """How much more time the executor reports than the scheduler observed from TASK_RUNNING
+    to the terminal update (0 when it reports less; None when either is unknown). Reporting
+    less is normal (transport, staging); reporting more is what ``min`` keeps from being paid
+    and what is flagged beyond a tolerance."""
+    if executor_run_us is None or running_at_us is None:
+        return None
+    return max(0, int(executor_run_us) - (finished_at_us - running_at_us))
+
+
 def task_credits(*, framework_id: str, task_id: str, job_id: str, instance: int, attempt: int,
                  researcher: str, worker: str | None, executor_run_us: int | None,
                  running_at_us: int | None, launched_at_us: int, finished_at_us: int,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from scheduler import effects as fx
-from scheduler.accounting import Leadership, task_credits
+from scheduler.accounting import Leadership, task_credits, time_discrepancy_us
 from scheduler.placement import OfferView, PendingTask, Placement, Resources, RunningTask, place
 from scheduler.records import Instance, Job, parse_task_id, task_id_of
 
@@ -54,6 +54,7 @@ class Config:
     backoff_max_s: float = 60.0
     max_lost: int = 10
     retention_s: float = 3600.0
+    time_tolerance_s: float = 1.0  # executor time beyond the observed interval that is flagged
 
 
 @dataclass
@@ -212,6 +213,13 @@ class Core:
             leaders=self.leaders)
         if run_us is not None:
             inst.run_us = (inst.run_us or 0) + run_us
+        discrepancy = time_discrepancy_us(
+            run_us, _us(inst.running_at) if inst.running_at is not None else None, _us(at))
+        flagged = discrepancy is not None and discrepancy > self.config.time_tolerance_s * 1e6
+        if discrepancy is not None:
+            inst.discrepancy_us = max(inst.discrepancy_us or 0, discrepancy)
+        if flagged and "time_discrepancy" not in inst.flags:
+            inst.flags = [*inst.flags, "time_discrepancy"]
         reason = _reason(update)
         state = update.state
         timed_out = inst.kill == "timeout" and state == "TASK_KILLED"
@@ -245,7 +253,8 @@ class Core:
         inst.kill, inst.kill_sent_at = None, None
         if inst.state != "pending":
             inst.finished_at = at
-        self.outbox.append(fx.SaveInstance(job.job_id, inst.index, tuple(credits)))
+        self.outbox.append(fx.SaveInstance(job.job_id, inst.index, tuple(credits),
+                                           discrepancy_us=discrepancy, flagged=flagged))
         self._maybe_done(job, now)
 
     # -- time ------------------------------------------------------------------------------------

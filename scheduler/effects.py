@@ -22,6 +22,10 @@ class SaveInstance:
     job_id: str
     index: int
     credits: tuple[CreditEntry, ...] = ()
+    # Of the terminal task: executor time beyond the observed interval, and whether it passed
+    # the tolerance (metrics only).
+    discrepancy_us: int | None = None
+    flagged: bool = False
 
 
 @dataclass(frozen=True)

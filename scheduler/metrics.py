@@ -32,6 +32,16 @@ class SchedulerMetrics:
         self.credited_seconds = Counter("clusterjobs_credited_seconds",
                                         "Time written to the accounting outbox",
                                         ["kind", "researcher", "account"], registry=r)
+        # Trust: executor-reported time beyond the scheduler-observed interval, per terminal
+        # task with both known; tasks beyond --time-tolerance are counted (and flagged).
+        self.discrepancy_seconds = Histogram(
+            "clusterjobs_time_discrepancy_seconds",
+            "Executor-reported run time beyond the observed RUNNING-to-terminal interval",
+            ["researcher"], buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 60, 600), registry=r)
+        self.discrepancy_flagged = Counter(
+            "clusterjobs_time_discrepancy_flagged_tasks",
+            "Tasks whose executor time exceeded the observed interval beyond the tolerance",
+            ["researcher"], registry=r)
         self.specs_seen = Gauge("clusterjobs_specs", "Specs taken by intake since start",
                                 ["outcome"], registry=r)
         self.instances = Gauge("clusterjobs_instances", "Tracked instances by state",
@@ -54,6 +64,12 @@ class SchedulerMetrics:
         for entry in credits:
             self.credited_seconds.labels(entry.kind, entry.researcher, entry.account).inc(
                 entry.time_us / 1e6)
+
+    def discrepancy(self, researcher: str, discrepancy_us: int | None, flagged: bool) -> None:
+        if discrepancy_us is not None:
+            self.discrepancy_seconds.labels(researcher).observe(discrepancy_us / 1e6)
+        if flagged:
+            self.discrepancy_flagged.labels(researcher).inc()
 
     def specs(self, accepted: int, rejected: int) -> None:
         self.specs_seen.labels("accepted").set(accepted)

@@ -49,11 +49,16 @@ class Instance:
     run_us: int | None = None   # executor-measured run time, summed over attempts
     reason: str | None = None
     history: list = field(default_factory=list)  # [[attempt, state, reason], ...] (last 4)
+    # Trust: the largest executor time beyond the observed interval over its attempts (us),
+    # and flags such as "time_discrepancy" (beyond the scheduler's --time-tolerance).
+    discrepancy_us: int | None = None
+    flags: list = field(default_factory=list)
 
     _KEYS = {"index": "i", "state": "s", "attempts": "a", "failures": "f", "lost": "l",
              "task_id": "t", "agent_id": "ag", "worker": "w", "launched_at": "L",
              "running_at": "R", "finished_at": "F", "not_before": "nb", "kill": "k",
-             "kill_sent_at": "ks", "run_us": "ru", "reason": "r", "history": "h"}
+             "kill_sent_at": "ks", "run_us": "ru", "reason": "r", "history": "h",
+             "discrepancy_us": "d", "flags": "fl"}
 
     def to_record(self) -> dict:
         """Compact JSON form (defaults and empty values left out)."""
@@ -134,6 +139,7 @@ class Job:
             out["tasks"] = [{"instance": i.index, "state": i.state, "attempts": i.attempts,
                              "agent_id": i.agent_id, "worker": i.worker, "run_us": i.run_us,
                              "reason": i.reason, "task_id": i.task_id,
+                             "discrepancy_us": i.discrepancy_us, "flags": list(i.flags),
                              "output_dir": f"{self.datadir}/jobs/{self.job_id}/{i.index}"}
                             for i in self.instances]
         return out

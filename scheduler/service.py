@@ -73,6 +73,8 @@ class Options:
     payout_threshold_seconds: float = 0.0
     payout_permission: str = "cjpay"
     # Archiving of paid job rows past the contract's credit window (scheduler/row_archive.py).
+    # Executor time beyond the observed interval flagged on the task and in metrics.
+    time_tolerance_seconds: float = 1.0
     archive_every_seconds: float = 60.0
     archive_after_seconds: float = 24 * 3600.0
     archive_batch: int = 100
@@ -177,7 +179,8 @@ class SchedulerService:
                                jobs=options.jobs_account)
         self.core = Core(config=Config(backoff_base_s=options.backoff_base_seconds,
                                        backoff_max_s=options.backoff_max_seconds,
-                                       retention_s=options.retention_seconds))
+                                       retention_s=options.retention_seconds,
+                                       time_tolerance_s=options.time_tolerance_seconds))
         self.lock = threading.RLock()   # held by the loop while it changes the core
         self.snapshot = ChainSnapshot((), {})
         self.driver = None
@@ -435,6 +438,8 @@ class SchedulerService:
                 saves[key] = (effect.job_id, inst, earlier + effect.credits)
                 if effect.credits:
                     self.metrics.credited(effect.credits)
+                self.metrics.discrepancy(job.spec.researcher, effect.discrepancy_us,
+                                         effect.flagged)
                 if inst.done:
                     last = inst.history[-1][1] if inst.history else "none"
                     self.metrics.instance_done(job.spec.researcher, inst.state, last,

@@ -83,6 +83,9 @@ def add_parser(commands) -> None:
     run.add_argument("--payout-permission", default="cjpay",
                      help="the funder's permission linked to jobs::payout that holds the "
                           "chain key (default cjpay)")
+    run.add_argument("--time-tolerance", type=float, default=1.0, metavar="SECONDS",
+                     help="flag a task whose executor-reported run time exceeds the observed "
+                          "TASK_RUNNING-to-terminal interval by more (default 1)")
     run.add_argument("--archive-every", type=float, default=60.0, metavar="SECONDS",
                      help="archive paid job rows past the credit window with removejob this "
                           "often (0: off; keeps the jobs account's chain RAM bounded)")
@@ -194,6 +197,8 @@ def options_from_args(args: argparse.Namespace):
                    payout_threshold_seconds=_non_negative(args.payout_threshold,
                                                           "--payout-threshold"),
                    payout_permission=args.payout_permission,
+                   time_tolerance_seconds=_non_negative(args.time_tolerance,
+                                                        "--time-tolerance"),
                    archive_every_seconds=_non_negative(args.archive_every, "--archive-every"),
                    archive_after_seconds=_non_negative(args.archive_after, "--archive-after"),
                    archive_batch=_at_least_one(args.archive_batch, "--archive-batch"))
@@ -353,8 +358,10 @@ def progress_line(job: dict, width: int = 30) -> str:
     done = sum(counts.get(s, 0) for s in ("finished", "failed", "cancelled"))
     filled = round(width * done / total)
     detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    flagged = sum(1 for t in job.get("tasks") or () if "time_discrepancy" in (t.get("flags") or ()))
+    trust = f"; {flagged} flagged: time discrepancy" if flagged else ""
     return (f"{job['id']} [{'#' * filled}{'-' * (width - filled)}] {done}/{total} "
-            f"{job['state']} ({detail})")
+            f"{job['state']} ({detail}){trust}")
 
 
 def run_cancel(args: argparse.Namespace) -> int:

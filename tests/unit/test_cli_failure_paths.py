@@ -121,6 +121,8 @@ CASES: dict[str, list[Case]] = {
              f" --nodeos {UNREACHABLE} --archive-batch 0", ERROR, "--archive-batch", "0"),
         case(f"--master zk://127.0.0.1:9/mesos --zk zk://127.0.0.1:9/cj --webhdfs {UNREACHABLE}"
              f" --nodeos {UNREACHABLE} --archive-after -1", ERROR, "--archive-after", "-1"),
+        case(f"--master zk://127.0.0.1:9/mesos --zk zk://127.0.0.1:9/cj --webhdfs {UNREACHABLE}"
+             f" --nodeos {UNREACHABLE} --time-tolerance nan", ERROR, "--time-tolerance", "nan"),
     ],
     "status": [
         case(f"--scheduler {UNREACHABLE}", ERROR, "does not answer", UNREACHABLE),

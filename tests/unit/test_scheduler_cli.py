@@ -58,3 +58,10 @@ def test_dispatcher_map_and_progress_line():
     line = progress_line({"id": "j", "state": "running", "instances": 4,
                           "counts": {"finished": 1, "running": 3}}, width=8)
     assert line == "j [##------] 1/4 running (1 finished, 3 running)"
+
+
+def test_progress_line_names_tasks_flagged_for_a_time_discrepancy():
+    job = {"id": "j", "state": "finished", "instances": 2, "counts": {"finished": 2},
+           "tasks": [{"flags": ["time_discrepancy"]}, {"flags": []}]}
+    assert progress_line(job, width=4) == (
+        "j [####] 2/2 finished (2 finished); 1 flagged: time discrepancy")

@@ -237,3 +237,33 @@ def test_offer_view_and_update_parsing():
     assert (update.data, update.reliable, update.timestamp) == ({"run_us": 5}, True, 1.5)
     bad = parse_update({"task_id": {"value": "j.0.0"}, "state": "TASK_LOST", "data": "!!"})
     assert bad.data is None and bad.reliable is False and bad.agent_id is None
+
+
+def test_executor_time_beyond_the_observed_interval_is_flagged():
+    """Trust: the credit is the smaller time; an executor claiming more than the scheduler
+    saw (beyond the tolerance) flags the task in its status and in the effect for metrics."""
+    core = core_with(FakeSpec())
+    launch_all(core, 101.0)
+    # RUNNING at 108, FINISHED at 110: 2 s observed. 2.5 s claimed: 0.5 s within 1 s.
+    effects = finish(core, "j-1.0.0", 110.0, run_us=2_500_000)
+    (save,) = [e for e in effects if isinstance(e, fx.SaveInstance) and e.credits]
+    assert (save.discrepancy_us, save.flagged) == (500_000, False)
+    # 5 s claimed: 3 s beyond the observed 2 s, flagged; 2 s credited.
+    effects = finish(core, "j-1.1.0", 111.0, run_us=5_000_000)
+    (save,) = [e for e in effects if isinstance(e, fx.SaveInstance) and e.credits]
+    assert (save.discrepancy_us, save.flagged) == (3_000_000, True)
+    assert next(c for c in save.credits if c.kind == "worker").time_us == 2_000_000
+    tasks = core.jobs["j-1"].summary()["tasks"]
+    assert [(t["discrepancy_us"], t["flags"]) for t in tasks] == [
+        (500_000, []), (3_000_000, ["time_discrepancy"])]
+    inst = core.jobs["j-1"].instances[1]
+    again = Instance.from_record(json.loads(json.dumps(inst.to_record())))
+    assert (again.discrepancy_us, again.flags) == (3_000_000, ["time_discrepancy"])
+
+
+def test_an_honest_shorter_executor_time_is_not_a_discrepancy():
+    core = core_with(FakeSpec())
+    launch_all(core, 101.0)
+    effects = finish(core, "j-1.0.0", 110.0, run_us=1_000_000)
+    (save,) = [e for e in effects if isinstance(e, fx.SaveInstance) and e.credits]
+    assert (save.discrepancy_us, save.flagged) == (0, False)
