@@ -48,6 +48,8 @@ class Terms:
     funder: str
     worker_rate: int
     dispatcher_rate: int
+    precision: int = 4  # of the protocol's token (its fund's symbol)
+    symbol: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,13 @@ class Payout:
     contributor: str
     kind: str
     amount: int  # smallest token units the contract will transfer
+    precision: int = 4
+    symbol: str = ""
+
+    @property
+    def tokens(self) -> float:
+        """The amount in whole tokens (for metrics)."""
+        return self.amount / 10**self.precision
 
     @property
     def data(self) -> dict[str, str]:
@@ -87,5 +96,5 @@ def due(policy: Policy, owed: Iterable[Owed], terms: Mapping[str, Terms],
         by_time = policy.every_s > 0 and (last is None or now - last >= policy.every_s)
         if by_amount or by_time:
             found.append(Payout(protocol.owner, protocol.funder, row.researcher, row.account,
-                                row.kind, amount))
+                                row.kind, amount, protocol.precision, protocol.symbol))
     return found

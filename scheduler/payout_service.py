@@ -72,9 +72,11 @@ def read_owed(view: ChainView) -> tuple[list[Owed], dict[str, Terms]]:
             for account, rows in read_contributors(view, kind).items() for row in rows]
     terms: dict[str, Terms] = {}
     for row in read_protocols(view):
+        amount, symbol = str(row["fund"]).split()
+        precision = len(amount.split(".")[1]) if "." in amount else 0
         terms.setdefault(row["researcher"], Terms(row["owner"], row["fundaccount"],
                                                   row["worker_pay_rate"],
-                                                  row["dispatcher_pay_rate"]))
+                                                  row["dispatcher_pay_rate"], precision, symbol))
     return owed, terms
 
 
@@ -88,6 +90,9 @@ class PayoutLoop:
         self.last_paid: dict[tuple[str, str, str], float] = {}
         self.paid = 0
         self.failed = 0
+        # (researcher, type, symbol) -> payouts pushed and whole tokens they moved (metrics).
+        self.payouts: dict[tuple[str, str, str], int] = {}
+        self.tokens: dict[tuple[str, str, str], float] = {}
 
     def round(self, now: float) -> list[str]:
         """One check; returns the chain's message of each payout that failed."""
@@ -101,6 +106,9 @@ class PayoutLoop:
             try:
                 self.client.push([action])
                 self.paid += 1
+                labels = (payout.researcher, payout.kind, payout.symbol)
+                self.payouts[labels] = self.payouts.get(labels, 0) + 1
+                self.tokens[labels] = self.tokens.get(labels, 0.0) + payout.tokens
                 log.info("payout", extra={**payout.data, "amount_units": payout.amount})
             except ChainError as exc:
                 self.failed += 1
@@ -115,6 +123,28 @@ class PayoutLoop:
             except Exception as exc:  # nodeos away: the next round tries again
                 log.warning("payout round failed", extra={"error": str(exc)[:300]})
             stopping.wait(self.check_s)
+
+
+class PayoutCollector:
+    """prometheus_client collector: ``clusterjobs_payouts_total{researcher,type,symbol}`` and
+    ``clusterjobs_paid_tokens_total{researcher,type,symbol}`` (whole tokens moved)."""
+
+    def __init__(self, loop: PayoutLoop) -> None:
+        self.loop = loop
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily
+
+        labels = ["researcher", "type", "symbol"]
+        count = CounterMetricFamily("clusterjobs_payouts", "Payouts pushed and accepted",
+                                    labels=labels)
+        tokens = CounterMetricFamily("clusterjobs_paid_tokens",
+                                     "Tokens the accepted payouts moved", labels=labels)
+        for key, n in sorted(self.loop.payouts.items()):
+            count.add_metric(list(key), n)
+            tokens.add_metric(list(key), self.loop.tokens.get(key, 0.0))
+        yield count
+        yield tokens
 
 
 def start(service: Any) -> threading.Thread | None:
@@ -134,6 +164,7 @@ def start(service: Any) -> threading.Thread | None:
     loop = PayoutLoop(policy, view, client, options.jobs_account, options.payout_permission,
                       check)
     service.payouts = loop
+    service.metrics.registry.register(PayoutCollector(loop))
     thread = threading.Thread(target=loop.run, args=(service.stopping,), daemon=True,
                               name="payouts")
     thread.start()

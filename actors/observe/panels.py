@@ -110,6 +110,13 @@ PANELS: tuple[Panel, ...] = (
         _q(_rate("clusterjobs_pusher_confirmed_actions_total"), "actions"),
         _q(_rate("clusterjobs_pusher_confirmed_transactions_total"), "transactions"),
     ), "Accounting"),
+    Panel("Payouts", "short", (
+        _q("sum by (researcher, type) (clusterjobs_payouts_total)",
+           "{{researcher}} {{type}} payouts"),
+        _q("sum by (researcher, type, symbol) (clusterjobs_paid_tokens_total)",
+           "{{researcher}} {{type}} {{symbol}} paid"),
+    ), "Accounting", description="Payouts the scheduler's payout policy pushed since it "
+                                 "started, and the tokens they moved, by researcher and type."),
     # -- Mesos ----------------------------------------------------------------------------------
     Panel("Cluster CPUs", "short", (
         _q(f"sum(mesos_master_cpus_capacity {LEADER})", "capacity"),

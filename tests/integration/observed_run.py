@@ -181,7 +181,8 @@ def observed_run(stack: dict, stack_dir: Path, tmp: Path) -> Iterator[Run]:
         scheduler = stack_of.enter_context(process(
             [*py, "actors.cli", "scheduler", "--stack", str(stack_dir),
              "--zk", f"zk://{stack['zookeeper']}/{state}", "--port", str(sched_port),
-             "--framework-name", state, "--poll", "0.5"], tmp / "scheduler.log"))
+             "--framework-name", state, "--poll", "0.5", "--payout-every", "2"],
+            tmp / "scheduler.log"))
         pusher = stack_of.enter_context(process(
             [*py, "scheduler.pusher", "--zk", str(stack["zookeeper"]), "--path", f"/{state}",
              "--nodeos", str(stack["nodeos"]), "--account", "jobs@active",

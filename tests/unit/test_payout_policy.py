@@ -8,7 +8,7 @@ from contracts import pay
 from scheduler.payout_policy import Owed, Payout, Policy, Terms, due
 
 RATE = pay.rate_to_fixed(0.001, 4)  # 0.001 JOB/s: one unit (0.0001 JOB) per 0.1 s
-TERMS = {"alice": Terms("aliceowner", "alicefund", RATE, RATE // 10)}
+TERMS = {"alice": Terms("aliceowner", "alicefund", RATE, RATE // 10, 4, "JOB")}
 
 
 def owed(unpaid: int, total: int = 50_000_000, kind: str = "worker",
@@ -25,7 +25,7 @@ def test_every_n_seconds_per_contributor() -> None:
     policy = Policy(every_s=60)
     (first,) = due(policy, [owed(1_000_000)], TERMS, {}, 100)
     assert first == Payout("aliceowner", "alicefund", "alice", "worker1", "worker",
-                           pay.compute_pay(50_000_000, 1_000_000, RATE))
+                           pay.compute_pay(50_000_000, 1_000_000, RATE), 4, "JOB")
     assert first.amount == 10  # 1 s at 0.001 JOB/s = 0.0010 JOB
     assert first.data == {"owner": "aliceowner", "funder": "alicefund", "researcher": "alice",
                           "contributor": "worker1", "type": "worker"}
@@ -97,3 +97,24 @@ def test_rows_are_decoded_from_their_raw_form() -> None:
     owed, terms = payout_service.read_owed(view)  # type: ignore[arg-type]
     assert owed == [Owed("worker", "worker1", "alice", 7_000_000, 2_000_000)]
     assert terms == TERMS
+
+
+def test_a_payout_knows_its_token_for_the_metrics() -> None:
+    (payout,) = due(Policy(every_s=1), [owed(1_000_000)], TERMS, {}, 100)
+    assert (payout.amount, payout.symbol, payout.tokens) == (10, "JOB", 0.001)
+
+
+def test_the_payout_metrics_render_by_researcher_type_and_token() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from scheduler.payout_service import PayoutCollector, PayoutLoop
+
+    loop = PayoutLoop(Policy(every_s=1), view=None, client=None, jobs="jobs")  # type: ignore
+    loop.payouts[("alice", "worker", "JOB")] = 2
+    loop.tokens[("alice", "worker", "JOB")] = 1.5
+    registry = CollectorRegistry()
+    registry.register(PayoutCollector(loop))
+    text = generate_latest(registry).decode()
+    assert 'clusterjobs_payouts_total{researcher="alice",symbol="JOB",type="worker"} 2.0' in text
+    assert ('clusterjobs_paid_tokens_total{researcher="alice",symbol="JOB",type="worker"} 1.5'
+            in text)
