@@ -62,11 +62,12 @@ def worker_cluster(stack: dict, tmp_path: Path):
         kill_group(proc)
 
 
-def parked_metric(proc: SchedulerProc) -> float:
+def metric(proc: SchedulerProc, name: str) -> float:
+    """The sum of a metric's samples on the scheduler's /metrics (0 when it has none)."""
     with urllib.request.urlopen(f"{proc.url}/metrics", timeout=10) as resp:
         text = resp.read().decode()
-    match = re.search(r"^clusterjobs_outbox_parked (\S+)$", text, re.M)
-    return float(match[1]) if match else -1.0
+    pattern = rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$"
+    return sum(float(v) for v in re.findall(pattern, text, re.M))
 
 
 def test_a_worker_deregistered_mid_run_gets_its_credits_parked(stack, stack_dir,
@@ -89,7 +90,13 @@ def test_a_worker_deregistered_mid_run_gets_its_credits_parked(stack, stack_dir,
         jobs.push([jobs.action("jobs", "delworker", {"worker": account, "researcher": "alice"})])
         wait(lambda: (proc.job(job_id) or {}).get("state") in ("finished", "failed"), 120,
              "the job to finish", proc.proc)
-        assert proc.job(job_id)["state"] == "finished"
+        job = proc.job(job_id)
+        assert job["state"] == "finished"
+        # Trust: honest executors report no more than the scheduler observed: nothing flagged,
+        # each task's discrepancy measured (0) and observed in the histogram.
+        assert [(t["flags"], t["discrepancy_us"]) for t in job["tasks"]] == [([], 0)] * INSTANCES
+        assert metric(proc, "clusterjobs_time_discrepancy_seconds_count") == INSTANCES
+        assert metric(proc, "clusterjobs_time_discrepancy_flagged_tasks_total") == 0
 
         def parked() -> list[dict]:
             code, body = proc.get("/accounting")
@@ -101,7 +108,7 @@ def test_a_worker_deregistered_mid_run_gets_its_credits_parked(stack, stack_dir,
         assert {i["entry"]["account"] for i in items} == {account}
         message = f"worker {account} is not registered for researcher alice"
         assert all(message in i["message"] for i in items), items
-        assert parked_metric(proc) == INSTANCES
+        assert metric(proc, "clusterjobs_outbox_parked") == INSTANCES
         shown = subprocess.run([sys.executable, "-m", "actors.cli", "status", "--scheduler",
                                 proc.url], capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0, shown.stderr
