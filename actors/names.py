@@ -49,6 +49,25 @@ def account_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def numbered_account(prefix: str, number: int) -> str:
+    """``prefix`` followed by ``number`` (1-based) written with the digits an account name allows.
+
+    Bijective base 5 over ``1-5``: 1..5 stay ``1``..``5`` (so ``worker3`` is still ``worker3``),
+    6 is ``11``, 30 is ``55``, 31 is ``111``. ValueError when the result is not a valid name.
+    """
+    if number < 1:
+        raise ValueError(f"account numbers start at 1, not {number}")
+    digits = ""
+    while number:
+        number, rest = divmod(number - 1, 5)
+        digits = "12345"[rest] + digits
+    name = prefix + digits
+    problem = account_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return name
+
+
 def account_name_arg(text: str) -> str:
     """An argparse ``type=`` for one account name: the error names what is wrong."""
     problem = account_name_problem(text)

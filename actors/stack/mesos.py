@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from collections.abc import Sequence
 
+from actors.names import numbered_account
 from actors.stack.context import StackContext
 from actors.stack.errors import StackError
 
@@ -58,7 +59,8 @@ def start(ctx: StackContext, *, zk_path: str = ZK_PATH, prefix: str = "mesos",
         raise StackError("mesos needs ZooKeeper, which is not up")
     zk_url = f"zk://{zk}{zk_path}"
     opts = ctx.options
-    accounts = list(opts.agent_accounts) or [f"worker{i + 1}" for i in range(opts.agents)]
+    accounts = list(opts.agent_accounts) or [numbered_account("worker", i + 1)
+                                             for i in range(opts.agents)]
     if len(accounts) != opts.agents:
         raise StackError(f"{len(accounts)} agent accounts given for {opts.agents} agents")
     home = ctx.service_dir(prefix)

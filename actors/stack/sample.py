@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from actors.names import numbered_account
 from actors.stack import devchain
 from actors.stack.context import StackContext
 from actors.stack.errors import StackError
@@ -52,7 +53,7 @@ def dispatcher_accounts(masters: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for i, url in enumerate(masters):
         parts = urlsplit(url if "://" in url else f"http://{url}")
-        found[f"{parts.hostname}:{parts.port}"] = f"dispatcher{i + 1}"
+        found[f"{parts.hostname}:{parts.port}"] = numbered_account("dispatcher", i + 1)
     return found
 
 
@@ -87,7 +88,7 @@ def start(ctx: StackContext) -> dict[str, object]:
         return {}
     masters = [str(m) for m in ctx.endpoints.get("mesos_masters") or []]  # type: ignore[union-attr]
     workers = list(ctx.options.agent_accounts) or [
-        f"worker{i + 1}" for i in range(ctx.options.agents)]
+        numbered_account("worker", i + 1) for i in range(ctx.options.agents)]
     found = facts(workers, masters)
     try:
         setup_chain(str(ctx.endpoints["nodeos"]), found, ctx.workdir / "contracts")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from actors.names import numbered_account
+
 sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
 
 from mesos_framework import SmallFramework, Spec, poll, start_driver
@@ -175,7 +177,8 @@ def test_state_metrics_and_health_endpoints(stack):
     state = get_json(f"http://{leader}/master/state")
     assert state["leader"] == f"master@{leader}"
     accounts = {s["attributes"]["eos_account"] for s in state["slaves"]}
-    assert {f"worker{i + 1}" for i in range(len(stack["mesos_agents"]))} <= accounts
+    agents = len(stack["mesos_agents"])
+    assert {numbered_account("worker", i + 1) for i in range(agents)} <= accounts
     assert all(s["resources"]["cpus"] > 0 and "ports" in s["resources"]
                for s in state["slaves"])
     metrics = get_json(f"http://{leader}/metrics/snapshot")

@@ -6,7 +6,13 @@ import argparse
 
 import pytest
 
-from actors.names import account_name_arg, account_name_problem, account_names, is_account_name
+from actors.names import (
+    account_name_arg,
+    account_name_problem,
+    account_names,
+    is_account_name,
+    numbered_account,
+)
 
 
 @pytest.mark.parametrize("name", ["a", "eosio", "eosio.token", "worker1", "12345abcdefgh",
@@ -44,3 +50,15 @@ def test_comma_separated_names() -> None:
         account_names("BAD NAME!,x")
     with pytest.raises(ValueError, match="cannot be empty"):
         account_names("alice,,bob")
+
+
+def test_numbered_accounts_are_valid_distinct_and_keep_the_first_five() -> None:
+    names = [numbered_account("worker", n) for n in range(1, 201)]
+    assert names[:6] == ["worker1", "worker2", "worker3", "worker4", "worker5", "worker11"]
+    assert names[29:31] == ["worker55", "worker111"]
+    assert len(set(names)) == len(names)
+    assert all(is_account_name(name) for name in names)
+    with pytest.raises(ValueError, match="start at 1"):
+        numbered_account("worker", 0)
+    with pytest.raises(ValueError, match="longer than 13"):
+        numbered_account("workerworker", 10**6)
