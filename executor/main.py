@@ -23,6 +23,7 @@ from pathlib import Path
 from pymesos import Executor, MesosExecutorDriver, decode_data, encode_data
 
 from actors import logfmt
+from executor.hdfs import Hdfs
 from executor.nested import AgentOperator
 from executor.runner import TaskRun
 
@@ -42,6 +43,16 @@ class ClusterjobsExecutor(Executor):
         self.killing_state = False
         self.runs: dict[str, TaskRun] = {}
         self.lock = threading.Lock()
+        self.clients: dict[str, Hdfs] = {}  # per HDFS user, kept for the executor's life
+
+    def hdfs_for(self, user: str) -> Hdfs:
+        """The executor's WebHDFS client for ``user``: one per user, so every task reuses the
+        same kept-alive connections to the NameNode and DataNodes."""
+        with self.lock:
+            found = self.clients.get(user)
+            if found is None:
+                found = self.clients[user] = Hdfs(self.webhdfs, user)
+            return found
 
     # --- pymesos callbacks (IO thread: quick, never raising) -----------------------------
 
@@ -60,7 +71,8 @@ class ClusterjobsExecutor(Executor):
         run = TaskRun(dict(task), data, self.sandbox, self.webhdfs,
                       lambda state, message, payload: self._send(driver, task_id, state,
                                                                  message, payload),
-                      agent=self.agent, container_id=self.container_id)
+                      agent=self.agent, container_id=self.container_id,
+                      hdfs_for=self.hdfs_for)
         with self.lock:
             if run.task_id in self.runs:
                 return  # a duplicate launch: Mesos never sends one, so ignore it

@@ -43,7 +43,8 @@ class TaskRun:
 
     def __init__(self, task: dict, data: bytes, sandbox: Path, webhdfs: str, report: Report,
                  *, agent: AgentOperator | None = None, container_id: str | None = None,
-                 executor_sandbox: Path | None = None) -> None:
+                 executor_sandbox: Path | None = None,
+                 hdfs_for: Callable[[str], Hdfs] | None = None) -> None:
         self.task = task
         self.task_id = str(task["task_id"]["value"])
         self.data = data
@@ -53,6 +54,9 @@ class TaskRun:
         self.agent = agent
         self.container_id = container_id  # the executor's own (parent of nested ones)
         self.executor_sandbox = executor_sandbox or sandbox
+        # The executor passes its long-lived clients (kept-alive connections); alone, a run
+        # makes its own.
+        self.hdfs_for = hdfs_for or (lambda user: Hdfs(webhdfs, user))
         self.measures = core.Measures()
         self.done = threading.Event()
         self._lock = threading.Lock()
@@ -120,6 +124,7 @@ class TaskRun:
         log.info("task ended", extra={"task": self.task_id, "state": state,
                                       "run_us": self.measures.run_us,
                                       "stage_in_us": self.measures.stage_in_us,
+                                      "stage_out_us": self.measures.stage_out_us,
                                       "bytes_in": self.measures.bytes_in})
 
     def _run(self) -> tuple[str, str | None]:
@@ -128,7 +133,7 @@ class TaskRun:
             unit = parse_workunit(self.data)
         except WorkUnitError as exc:
             return "TASK_FAILED", core.one_line(str(exc))
-        fs = Hdfs(self.webhdfs, unit.hdfs_user)
+        fs = self.hdfs_for(unit.hdfs_user)
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._stage_in(fs, unit)
