@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def test_an_executor_claiming_more_time_is_flagged_and_paid_what_was_observed(
             assert 20_000_000 < task["discrepancy_us"] < 30_000_000, task
             assert task["run_us"] >= 30_000_000  # what the executor claimed, kept as is
         assert metric(proc, "clusterjobs_time_discrepancy_flagged_tasks_total") == INSTANCES
+        # The job-row archiver runs in the scheduler process too (nothing past the window).
+        with urllib.request.urlopen(f"{proc.url}/metrics", timeout=10) as resp:
+            assert "clusterjobs_archived_job_rows_total 0.0" in resp.read().decode()
         assert metric(proc, "clusterjobs_time_discrepancy_seconds_count") == INSTANCES
         assert metric(proc, "clusterjobs_time_discrepancy_seconds_sum") > 20 * INSTANCES
         worker_us = sum(v for (kind, _), v in credited(proc).items() if kind == "worker")
