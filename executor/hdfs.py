@@ -154,15 +154,21 @@ class Hdfs:
         return bool(self._call(path, lambda: self.client.delete(path, recursive=recursive)))
 
     def rename(self, source: str, target: str) -> None:
-        """Move ``source`` to ``target``, which must not exist (HDFS would move it *into* an
-        existing folder). A retry after a lost answer finds the move done and accepts it."""
+        """Move ``source`` to ``target``, which must not exist: one RENAME with
+        ``renameoptions=NONE`` (HDFS's rename2), which fails with FileAlreadyExistsException
+        where a plain rename would move *into* an existing folder, and checks that in the
+        same NameNode operation. A retry after a lost answer finds the move done and
+        accepts it."""
+        attempts = 0
+
         def move() -> None:
-            if self.client.status(target, strict=False) is not None:
-                if self.client.status(source, strict=False) is None:
-                    return  # an earlier attempt did it; its answer was lost
-                raise HdfsError(target, "FileAlreadyExistsException",
-                                f"cannot rename {source} onto an existing path")
-            self.client.rename(source, target)
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and self.client.status(source, strict=False) is None \
+                    and self.client.status(target, strict=False) is not None:
+                return  # an earlier attempt did it; its answer was lost
+            self.client._rename(self.client.resolve(source),
+                                destination=self.client.resolve(target), renameoptions="NONE")
         self._call(target, move)
 
     # --- data ----------------------------------------------------------------------------
