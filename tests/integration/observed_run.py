@@ -216,6 +216,9 @@ def observed_run(stack: dict, stack_dir: Path, tmp: Path) -> Iterator[Run]:
         run.job_ids = [submit(stack_dir, spec, tmp) for spec in batch(state)]
         wait(lambda: all(job_state(run.scheduler, j) in ("finished", "failed", "cancelled")
                          for j in run.job_ids), 300, "the batch done", procs)
+        # The payout policy (every 2 s) pays the batch's credits once they are confirmed.
+        wait(lambda: b"clusterjobs_payouts_total{" in get(f"{run.scheduler}/metrics")[1], 60,
+             "a payout by the scheduler's policy", procs)
         time.sleep(4)  # a few more scrapes and rule evaluations after the last update
         run.end = time.time()
         yield run
