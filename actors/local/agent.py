@@ -44,6 +44,7 @@ from actors.local.agent_core import (
 )
 from actors.local.agent_http import AgentHandler
 from actors.local.agent_model import Executor, TaskRecord
+from actors.local.containerizer.containers import ContainerError
 from actors.local.resources import Resources
 from actors.local.tasks import UpdateLedger, is_terminal, make_status
 from actors.local.validation import update_call_error as update_call_error  # re-exported
@@ -108,8 +109,9 @@ class Agent:
                 record.state = status["state"]
                 if is_terminal(status["state"]):
                     exe = self.executors.get((framework_id, record.executor_id))
-                    if exe is not None:
+                    if exe is not None and tid in exe.tasks:
                         exe.tasks.discard(tid)
+                        self._resize(exe)
             if self.ledger.add(framework_id, status, time.monotonic()):
                 self.host.wakeup.set()
 
@@ -143,6 +145,7 @@ class Agent:
                 tid = task["task_id"]["value"]
                 self.tasks[(fw_id, tid)] = TaskRecord(fw_id, task, exec_id)
                 exe.tasks.add(tid)
+            self._resize(exe)
             if msg.get("group"):
                 self._to_executor(exe, {"type": "LAUNCH_GROUP", "launch_group": {
                     "task_group": {"tasks": msg["tasks"]}}})
@@ -181,10 +184,27 @@ class Agent:
             extra=(command.get("environment") or {}).get("variables")))
         return env
 
-    def _spawn(self, argv: list[str], sandbox: Path, env: dict[str, str]) -> subprocess.Popen:
-        with open(sandbox / "stdout", "ab") as out, open(sandbox / "stderr", "ab") as err:
-            return subprocess.Popen(argv, cwd=sandbox, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=err, start_new_session=True)
+    def _spawn(self, exe: Executor, argv: list[str], env: dict[str, str], command: dict,
+               container: dict | None) -> subprocess.Popen:
+        """Start the executor's container (see actors.local.containerizer)."""
+        c = self.host.containers.launch(
+            agent_id=self.agent_id, container_id=exe.container_id, sandbox=exe.sandbox,
+            argv=argv, env=env, resources=self._container_resources(exe),
+            command_executor=exe.info is None, command=command, container_info=container,
+            framework_id=exe.framework_id, executor_id=exe.executor_id,
+            executor_name=(exe.info or {}).get("name"))
+        assert c.proc is not None
+        return c.proc
+
+    def _container_resources(self, exe: Executor) -> list[list[dict] | None]:
+        """A container holds its executor's resources plus its live tasks' (as in Mesos)."""
+        tasks = [self.tasks[(exe.framework_id, t)].info.get("resources")
+                 for t in sorted(exe.tasks) if (exe.framework_id, t) in self.tasks]
+        return [(exe.info or {}).get("resources"), *tasks]
+
+    def _resize(self, exe: Executor) -> None:
+        self.host.containers.update(exe.container_id, self._container_resources(exe),
+                                    command_executor=exe.info is None)
 
     def _launch_command(self, fw_id: str, task: dict) -> None:
         """The built-in command executor: one subprocess per task, updates sent by us."""
@@ -197,10 +217,17 @@ class Agent:
         argv, error = command_argv(task["command"])
         if error is None:
             try:
-                exe.proc = self._spawn(argv, sandbox, self._env(fw_id, tid, sandbox,
-                                                                task["command"]))
+                exe.proc = self._spawn(exe, argv, self._env(fw_id, tid, sandbox,
+                                                            task["command"]),
+                                       task["command"], task.get("container"))
             except OSError as exc:
                 error = f"Failed to launch the command: {exc.strerror}"
+            except ContainerError as exc:
+                # Mesos: the executor's container failed to launch (e.g. a missing image).
+                self._status(fw_id, tid, "TASK_FAILED", tid, source="SOURCE_AGENT",
+                             reason="REASON_CONTAINER_LAUNCH_FAILED", message=str(exc))
+                del self.executors[(fw_id, tid)]
+                return
         if error is not None:
             self._status(fw_id, tid, "TASK_FAILED", tid, message=error,
                          reason="REASON_COMMAND_EXECUTOR_FAILED")
@@ -212,13 +239,20 @@ class Agent:
 
     def _wait_command(self, exe: Executor) -> None:
         assert exe.proc is not None
-        code = exe.proc.wait()
+        ended = self.host.containers.wait(exe.container_id)
+        code = ended.returncode
         tid = exe.executor_id
         with self.lock:
+            self.host.containers.forget(exe.container_id)
             self.executors.pop((exe.framework_id, tid), None)
             state, message = exit_state(code, tid in exe.killed)
             if exe.shutting_down:
                 return  # the framework was removed: no one to report to
+            if ended.reason is not None:
+                # A limitation destroyed the container: the agent reports it (slave.cpp).
+                self._status(exe.framework_id, tid, "TASK_FAILED", tid, source="SOURCE_AGENT",
+                             reason=ended.reason, message=ended.message)
+                return
             # The Mesos command executor sets no reason on the terminal update.
             self._status(exe.framework_id, tid, state, tid, message=message)
 
@@ -235,10 +269,13 @@ class Agent:
             argv, error = command_argv(command)
         if error is None:
             try:
-                exe.proc = self._spawn(argv, sandbox, self._env(fw_id, exec_id, sandbox,
-                                                                command, info))
+                exe.proc = self._spawn(exe, argv, self._env(fw_id, exec_id, sandbox,
+                                                            command, info),
+                                       command, info.get("container"))
             except OSError as exc:
                 error = f"Failed to launch the executor: {exc.strerror}"
+            except ContainerError as exc:  # _launch_failed() adds Mesos's prefix
+                error = str(exc).removeprefix("Failed to launch container: ")
         if error is not None:
             log.warning("executor failed to start", extra={"executor": exec_id,
                                                             "error": error})
@@ -267,8 +304,10 @@ class Agent:
 
     def _wait_executor(self, exe: Executor) -> None:
         assert exe.proc is not None
-        code = exe.proc.wait()
+        ended = self.host.containers.wait(exe.container_id)
+        code = ended.returncode
         with self.lock:
+            self.host.containers.forget(exe.container_id)
             if self.executors.get((exe.framework_id, exe.executor_id)) is exe:
                 del self.executors[(exe.framework_id, exe.executor_id)]
             if exe.stream is not None:
@@ -277,6 +316,8 @@ class Agent:
             # their own fail, killed or not (issue 12).
             reason, message = exe.termination or ("REASON_EXECUTOR_TERMINATED",
                                                   "Executor terminated")
+            if ended.reason is not None:  # a limitation destroyed the container (issue 10)
+                reason, message = ended.reason, ended.message or ""
             for tid in sorted(exe.tasks):
                 self._status(exe.framework_id, tid, "TASK_FAILED", exe.executor_id,
                              source="SOURCE_AGENT", reason=reason, message=message)

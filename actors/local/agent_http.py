@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from actors.local import agent_views, recordio
+from actors.local.containerizer import operator_api
 from actors.local.validation import update_call_error
 from actors.local.web import Handler, pump_stream
 
@@ -34,14 +35,17 @@ class AgentHandler(Handler):
             self.answer_json(200, agent_views.state_json(self.agent))
         elif path == "/version":
             self.answer_json(200, {"version": "1.11.0"})
-        elif path == "/api/v1/executor":
+        elif path in ("/monitor/statistics", "/monitor/statistics.json"):
+            self.answer_json(200, operator_api.monitor_statistics(self.agent))
+        elif path in ("/api/v1/executor", "/api/v1"):
             self.answer(405, b"", headers={"Allow": "POST"})
         else:
             self.answer_text(404, f"no such endpoint {path}")
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
-        media_error = self.api_media_error() if path == "/api/v1/executor" else None
+        media_error = self.api_media_error() if path in ("/api/v1/executor",
+                                                         "/api/v1") else None
         if media_error is not None:
             self.read_body()
             self.answer_text(*media_error)
@@ -57,6 +61,15 @@ class AgentHandler(Handler):
         agent = self.agent
         if path == "/api/v1/executor":
             self._executor_call(msg)
+            return
+        if path == "/api/v1":
+            status, answer = operator_api.handle(agent, msg)
+            if isinstance(answer, str):
+                self.answer_text(status, answer)
+            elif answer is None:
+                self.answer(status)
+            else:
+                self.answer_json(status, answer)
             return
         messages = msg.get("messages") if path == "/internal/batch" else [
             {"path": path, "payload": msg}]

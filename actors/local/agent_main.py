@@ -19,6 +19,8 @@ from pathlib import Path
 from actors.local import agent_views
 from actors.local.agent import Agent
 from actors.local.agent_core import DEFAULT_RESOURCES, parse_attributes
+from actors.local.containerizer import flags as container_flags
+from actors.local.containerizer.containers import Containerizer
 from actors.local.resources import Resources
 from actors.local.web import Client
 from actors.local.zk import Detector, parse_zk_url
@@ -41,6 +43,7 @@ class AgentProcess:
             raise SystemExit(f"--account names {len(accounts)} accounts for "
                              f"{len(ports)} ports")
         resources = Resources.parse_flag(args.resources)
+        self.containers: Containerizer = container_flags.containerizer(args)
         self.agents: list[Agent] = []
         for index, port in enumerate(ports):
             attrs = parse_attributes(args.attributes)
@@ -139,6 +142,7 @@ class AgentProcess:
         done.wait()
         for agent in self.agents:
             agent.stop_all()
+        self.containers.shutdown()
         self.detector.stop()
 
 
@@ -161,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--executor-heartbeat-seconds", type=float, default=1800.0,
                         help="HEARTBEAT event interval on executor streams (Mesos: a fixed "
                              "30 min, slave/constants.hpp; not a Mesos flag, for tests)")
+    container_flags.add_arguments(parser)
     parser.add_argument("--index-base", type=int, default=0)
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("kazoo").setLevel(logging.WARNING)
     try:
         AgentProcess(args).serve()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # one line each, no traceback
         print(f"mesos agent: {exc}", file=sys.stderr)
         return 1
     return 0

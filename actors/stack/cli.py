@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from actors import names
+from actors.local.containerizer.isolation import IsolationError, parse_isolation
 from actors.stack import capacity, orchestrator
-from actors.stack.context import DEFAULT_START_TIMEOUT, StackOptions
+from actors.stack.context import DEFAULT_START_TIMEOUT, STACK_ISOLATION, StackOptions
 from actors.stack.errors import StackError
 from actors.stack.health import check_all
 
@@ -39,6 +40,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                          f"{DEFAULT_START_TIMEOUT:.0f})")
     up.add_argument("--no-sample", action="store_true",
                     help="do not deploy the contracts and the sample protocol of alice")
+    up.add_argument("--isolation", type=_isolation, default=STACK_ISOLATION,
+                    help="the agents' isolators, Mesos names, comma-separated, or `none` "
+                         f"for plain processes (default {STACK_ISOLATION})")
     up.set_defaults(func=_up)
 
     status = verbs.add_parser("status", help="endpoints and health")
@@ -75,6 +79,14 @@ def _accounts(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _isolation(text: str) -> str:
+    try:
+        parse_isolation(text)
+    except IsolationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _up(args: argparse.Namespace) -> int:
     masters = args.masters or DEFAULT_MASTERS
     agents = args.agents or (len(args.agent_accounts) if args.agent_accounts
@@ -92,7 +104,8 @@ def _up(args: argparse.Namespace) -> int:
     if before is not None and orchestrator.is_up(before):
         _refuse_other_sizes(workdir, before, args)
     options = StackOptions(masters=masters, agents=agents, agent_accounts=accounts,
-                           start_timeout=float(args.timeout), sample=not args.no_sample)
+                           start_timeout=float(args.timeout), sample=not args.no_sample,
+                           isolation=args.isolation)
     print(f"starting the stack in {workdir} ...", file=sys.stderr)
     state, started = orchestrator.up(workdir, options)
     if not started:

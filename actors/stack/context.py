@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from actors.local.containerizer.isolation import STACK_DEFAULT as STACK_ISOLATION
 from actors.stack.errors import StackError
 from actors.stack.process import ProcessRecord, spawn
 
@@ -28,6 +29,8 @@ class StackOptions:
     agent_accounts: tuple[str, ...] = ()  # eos_account attribute per agent; default worker1..N
     start_timeout: float = DEFAULT_START_TIMEOUT
     sample: bool = True  # set up the sample protocol (actors/stack/sample.py)
+    #: The agents' --isolation (Mesos names, or "none" for plain processes).
+    isolation: str = STACK_ISOLATION
 
 
 @dataclass

@@ -8,11 +8,15 @@ it, and returns the ``mesos`` (zk://…/mesos), ``mesos_masters`` and ``mesos_ag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 
+from actors.local.containerizer import busybox
+from actors.local.containerizer.isolation import FILESYSTEM_LINUX, IsolationError, parse_isolation
 from actors.names import numbered_account
 from actors.stack.context import StackContext
 from actors.stack.errors import StackError
@@ -40,6 +44,31 @@ def leader_state(masters: Sequence[str]) -> dict | None:
         except OSError:
             continue
     return None
+
+
+def container_flags(isolation: str, home: Path, name: str) -> list[str]:
+    """The containerizer flags of one agent process: the stack's isolation, a cgroups root
+    of its own (unique per stack folder and process, so no agent ever touches another's
+    groups), and the stack's image registry (with a busybox image) when images can run."""
+    try:
+        chosen = parse_isolation(isolation)
+    except IsolationError as exc:
+        raise StackError(str(exc)) from None
+    if not chosen:
+        return ["--isolation", "none"]
+    tag = hashlib.sha1(str(home.resolve()).encode()).hexdigest()[:8]
+    flags = ["--isolation", isolation, "--cgroups_root", f"clusterjobs-{tag}-{name}",
+             "--cgroups_enable_cfs", "--enforce_container_disk_quota",
+             "--container_disk_watch_interval", "2"]
+    if FILESYSTEM_LINUX in chosen:
+        registry = home / "images"
+        if not (registry / "busybox:latest.tar").exists():
+            try:
+                busybox.build(registry)
+            except busybox.BusyboxMissing as exc:
+                raise StackError(str(exc)) from None
+        flags += ["--image_providers", "docker", "--docker_registry", str(registry)]
+    return flags
 
 
 def start(ctx: StackContext, *, zk_path: str = ZK_PATH, prefix: str = "mesos",
@@ -96,7 +125,8 @@ def start(ctx: StackContext, *, zk_path: str = ZK_PATH, prefix: str = "mesos",
                 "--port", ",".join(map(str, ports)),
                 "--account", ",".join(accounts[i] for i in group),
                 "--index-base", str(group[0]),
-                "--work-dir", str(home / "agents"), *agent_flags]
+                "--work-dir", str(home / "agents"),
+                *container_flags(opts.isolation, home, name), *agent_flags]
         procs.append((name, ctx.spawn(name, argv)))
         agents.extend(f"http://127.0.0.1:{p}" for p in ports)
 

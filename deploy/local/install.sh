@@ -19,7 +19,7 @@ quiet() {
 
 # --- Debian packages -------------------------------------------------------------------
 apt_packages=(zookeeper libslf4j-java prometheus libpython3.11 clang-16 lld-16 llvm-16
-              openjdk-17-jdk-headless maven python3-venv curl procps chromium)
+              openjdk-17-jdk-headless maven python3-venv curl procps chromium busybox-static)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
