@@ -166,3 +166,20 @@ def test_executor_runs_a_nested_container_in_busybox(stack):
         assert data["output"] == "from-nested\n", data
     finally:
         stop(driver)
+
+
+def test_disk_quota_ends_the_container(stack):
+    tid = f"disk-{uuid.uuid4().hex[:6]}"
+    task = command_task(tid, "dd if=/dev/zero of=big bs=1M count=6 2>/dev/null; sleep 30")
+    task["resources"].append(scalar("disk", 2))
+    framework, driver = run(stack, [task], "cj-disk")
+    try:
+        # The stack's agents check sandboxes every 2 s (--container_disk_watch_interval).
+        status = framework.terminal(tid, 30)
+        assert status["state"] == "TASK_FAILED", status
+        assert status["reason"] == "REASON_CONTAINER_LIMITATION_DISK", status
+        assert status["source"] == "SOURCE_AGENT", status
+        assert status["message"].startswith("Disk usage ("), status
+        assert status["message"].endswith(") exceeds quota (2MB)"), status
+    finally:
+        stop(driver)

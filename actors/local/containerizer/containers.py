@@ -362,7 +362,7 @@ class Containerizer:
             if c.limitation is None:
                 c.limitation = (reason, message)
         log.warning("container limitation", extra={"container": c.container_id,
-                                                    "reason": reason, "message": message})
+                                                    "reason": reason, "detail": message})
         self.kill(c.container_id, 9)
 
     def remove(self, container_id: str) -> bool:
@@ -408,25 +408,33 @@ class Containerizer:
     def _watch(self) -> None:
         next_disk = 0.0
         while not self._stop.wait(0.5):
+            try:
+                next_disk = self._watch_once(next_disk)
+            except Exception:  # the monitor must outlive any one container's oddity
+                log.exception("container monitor error")
+
+    def _watch_once(self, next_disk: float) -> float:
+        """One round: OOM checks every time, disk/du checks when due."""
+        with self.lock:
+            live = [c for c in self.containers.values() if not c.ended.is_set()]
+        for c in live:
             with self.lock:
-                live = [c for c in self.containers.values() if not c.ended.is_set()]
+                self._check_oom(c)
+                hit = c.limitation
+            if hit is not None:
+                self.destroy_for(c, *hit)
+        now = time.monotonic()
+        if (iso.DISK_DU in self.config.isolation and self.config.enforce_disk_quota
+                and now >= next_disk):
+            next_disk = now + self.config.disk_watch_seconds
             for c in live:
-                with self.lock:
-                    self._check_oom(c)
-                    hit = c.limitation
-                if hit is not None:
-                    self.destroy_for(c, *hit)
-            now = time.monotonic()
-            if (iso.DISK_DU in self.config.isolation and self.config.enforce_disk_quota
-                    and now >= next_disk):
-                next_disk = now + self.config.disk_watch_seconds
-                for c in live:
-                    if c.parent is None and c.disk_mb > 0:
-                        used = disk_usage(c.sandbox)
-                        quota = int(c.disk_mb * 1024 * 1024)
-                        if used > quota:
-                            self.destroy_for(c, "REASON_CONTAINER_LIMITATION_DISK",
-                                             iso.disk_limitation_message(quota, used))
+                if c.parent is None and c.disk_mb > 0:
+                    used = disk_usage(c.sandbox)
+                    quota = int(c.disk_mb * 1024 * 1024)
+                    if used > quota:
+                        self.destroy_for(c, "REASON_CONTAINER_LIMITATION_DISK",
+                                         iso.disk_limitation_message(quota, used))
+        return next_disk
 
     # -- statistics ------------------------------------------------------------------------
     def statistics(self, c: Container) -> dict:
