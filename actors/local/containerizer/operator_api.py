@@ -28,7 +28,8 @@ OLD_NAMES = {"LAUNCH_NESTED_CONTAINER": "LAUNCH_CONTAINER",
              "KILL_NESTED_CONTAINER": "KILL_CONTAINER",
              "REMOVE_NESTED_CONTAINER": "REMOVE_CONTAINER"}
 CALLS = frozenset({"LAUNCH_CONTAINER", "WAIT_CONTAINER", "KILL_CONTAINER", "REMOVE_CONTAINER",
-                   "GET_CONTAINERS", *OLD_NAMES})
+                   "GET_CONTAINERS", "GET_VERSION", "GET_HEALTH", *OLD_NAMES})
+VERSION = "1.11.0"
 
 
 def container_id_json(c: Container) -> dict:
@@ -52,6 +53,11 @@ def handle(agent: Agent, call: dict) -> Answer:
         return 400, f"Failed to validate agent::Call: unsupported call type {kind!r}"
     body = _field(call, kind)
     kind = OLD_NAMES.get(kind, kind)
+    if kind == "GET_VERSION":
+        return 200, {"type": "GET_VERSION", "get_version": {"version_info": {
+            "version": VERSION}}}
+    if kind == "GET_HEALTH":
+        return 200, {"type": "GET_HEALTH", "get_health": {"healthy": True}}
     if kind == "GET_CONTAINERS":
         return 200, get_containers(agent, bool(body.get("show_nested")))
     cid = body.get("container_id")
