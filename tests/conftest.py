@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from actors.stack import orchestrator
-from actors.stack.context import StackOptions
+from actors.stack.context import STACK_ISOLATION, StackOptions
 
 HERE = Path(__file__).parent
 
@@ -35,7 +35,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         return
     workdir = tmp_path_factory.mktemp("stack")
     options = StackOptions(masters=int(os.environ.get("CLUSTERJOBS_TEST_MASTERS", "3")),
-                           agents=int(os.environ.get("CLUSTERJOBS_TEST_AGENTS", "3")))
+                           agents=int(os.environ.get("CLUSTERJOBS_TEST_AGENTS", "3")),
+                           # The agents' isolators (issue 10); `none` to compare without.
+                           isolation=os.environ.get("CLUSTERJOBS_TEST_ISOLATION",
+                                                    STACK_ISOLATION))
     orchestrator.up(workdir, options)
     try:
         yield orchestrator.status(workdir)

@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actors.local import recordio
+from actors.local import agent_recovery, recordio
 from actors.local.agent_core import (
     command_argv,
     default_executor_argv,
@@ -57,6 +57,8 @@ log = logging.getLogger("clusterjobs.mesos.agent")
 
 
 def _kill_group(proc: subprocess.Popen, sig: int) -> None:
+    if proc.poll() is not None:
+        return  # ended (and reaped): its pid may already be another process's
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
 
@@ -81,7 +83,12 @@ class Agent:
         self.port = port
         self.address = f"127.0.0.1:{port}"
         self.url = f"http://{self.address}"
-        self.agent_id = f"{uuid.uuid4()}-S{index}"
+        # A restarted agent keeps its id and state (issue 10: agent recovery).
+        self.saved_state = (agent_recovery.load(work_dir)
+                            if getattr(host.args, "recover", "reconnect") == "reconnect"
+                            else None)
+        self.agent_id = (self.saved_state["agent_id"] if self.saved_state
+                         else f"{uuid.uuid4()}-S{index}")
         self.work_dir = work_dir
         self.resources = resources
         self.info = {"id": {"value": self.agent_id}, "hostname": socket.gethostname(),
@@ -114,6 +121,7 @@ class Agent:
                         self._resize(exe)
             if self.ledger.add(framework_id, status, time.monotonic()):
                 self.host.wakeup.set()
+            agent_recovery.checkpoint(self, framework_id)
 
     def _status(self, framework_id: str, tid: str, state: str, executor_id: str,
                 source: str = "SOURCE_EXECUTOR", reason: str | None = None,
@@ -146,6 +154,7 @@ class Agent:
                 self.tasks[(fw_id, tid)] = TaskRecord(fw_id, task, exec_id)
                 exe.tasks.add(tid)
             self._resize(exe)
+            agent_recovery.checkpoint(self, fw_id)
             if msg.get("group"):
                 self._to_executor(exe, {"type": "LAUNCH_GROUP", "launch_group": {
                     "task_group": {"tasks": msg["tasks"]}}})
@@ -192,7 +201,8 @@ class Agent:
             argv=argv, env=env, resources=self._container_resources(exe),
             command_executor=exe.info is None, command=command, container_info=container,
             framework_id=exe.framework_id, executor_id=exe.executor_id,
-            executor_name=(exe.info or {}).get("name"))
+            executor_name=(exe.info or {}).get("name"),
+            recoverable=agent_recovery.checkpointing(self, exe.framework_id))
         assert c.proc is not None
         return c.proc
 
@@ -322,6 +332,7 @@ class Agent:
                 self._status(exe.framework_id, tid, "TASK_FAILED", exe.executor_id,
                              source="SOURCE_AGENT", reason=reason, message=message)
             exe.tasks.clear()
+            agent_recovery.checkpoint(self, exe.framework_id)
         log.info("executor exited", extra={"executor": exe.executor_id, "code": code})
         self.host.send(self, "/internal/agent/executor_exited", {
             "agent_id": self.agent_id, "framework_id": exe.framework_id,
@@ -390,6 +401,7 @@ class Agent:
             acked, more = self.ledger.acknowledge(tid, status_uuid)
             if acked is None:
                 return
+            agent_recovery.checkpoint(self, fw_id)
             if more:
                 self.host.wakeup.set()
             record = self.tasks.get((fw_id, tid))

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from actors.local import agent_views
+from actors.local import agent_recovery, agent_views
 from actors.local.agent import Agent
 from actors.local.agent_core import DEFAULT_RESOURCES, parse_attributes
 from actors.local.containerizer import flags as container_flags
@@ -53,6 +53,9 @@ class AgentProcess:
                               "text": {"value": accounts[index]}})
             self.agents.append(Agent(self, args.index_base + index, port, attrs, resources,
                                      Path(args.work_dir) / f"agent-{port}"))
+        for agent in self.agents:
+            agent_recovery.recover(agent, agent.saved_state)
+        self.containers.remove_orphans()  # after recovery took back what it knows
         hosts, path = parse_zk_url(args.zk)
         self.detector = Detector(hosts, path, self._on_leader)
 
@@ -166,6 +169,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="HEARTBEAT event interval on executor streams (Mesos: a fixed "
                              "30 min, slave/constants.hpp; not a Mesos flag, for tests)")
     container_flags.add_arguments(parser)
+    parser.add_argument("--recover", choices=["reconnect", "cleanup"], default="reconnect",
+                        help="reconnect: take back the checkpointed state and containers of "
+                             "this work dir (Mesos's default); cleanup: start afresh")
     parser.add_argument("--index-base", type=int, default=0)
     parser.add_argument("--log-level", default="info")
     return parser.parse_args(argv)

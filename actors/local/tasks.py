@@ -168,6 +168,25 @@ class UpdateLedger:
         stream = self._streams.get(task_id)
         return stream is not None and any(s.get("uuid") == status_uuid for s in stream.pending)
 
+    def export(self, framework_ids: set[str], task_ids: set[str]) -> dict:
+        """The streams of these frameworks, and the acknowledged updates of these tasks, as
+        JSON (the agent's checkpoint, issue 10)."""
+        return {"streams": [{"task_id": tid, "framework_id": st.framework_id,
+                             "pending": list(st.pending), "latest_state": st.latest_state}
+                            for tid, st in self._streams.items()
+                            if st.framework_id in framework_ids],
+                "acked": [list(pair) for pair in self._acked if pair[0] in task_ids]}
+
+    def restore(self, saved: dict) -> None:
+        """What :meth:`export` wrote, back (agent recovery); every stream due at once."""
+        for item in saved.get("streams") or []:
+            self._streams[item["task_id"]] = _Stream(
+                item["framework_id"], deque(item["pending"]),
+                latest_state=item["latest_state"])
+        for task_id, status_uuid in saved.get("acked") or []:
+            self._acked.append((task_id, status_uuid))
+            self._acked_set.add((task_id, status_uuid))
+
     def unacknowledged(self, task_id: str) -> int:
         """How many updates of the task wait for acknowledgement."""
         stream = self._streams.get(task_id)

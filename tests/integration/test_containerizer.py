@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 import time
 import uuid
 from pathlib import Path
+
+import pytest
 
 from tests.fixtures.mesos_raw import get_json
 from tests.fixtures.mesos_tasks import TaskFramework, run_framework, scalar
@@ -17,6 +20,12 @@ from tests.fixtures.mesos_tasks import TaskFramework, run_framework, scalar
 NESTED_EXECUTOR = Path(__file__).parent.parent / "fixtures" / "nested_executor.py"
 BUSYBOX = {"type": "MESOS", "mesos": {"image": {"type": "DOCKER",
                                                  "docker": {"name": "busybox"}}}}
+
+
+@pytest.fixture(autouse=True)
+def _contained_stack() -> None:
+    if os.environ.get("CLUSTERJOBS_TEST_ISOLATION", "") == "none":
+        pytest.skip("the session stack runs without isolation (CLUSTERJOBS_TEST_ISOLATION)")
 
 
 def command_task(tid: str, command: str, cpus: float = 0.1, mem: float = 32,

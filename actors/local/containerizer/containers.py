@@ -11,8 +11,10 @@ limitation and destroys the container, as Mesos's isolators do.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -32,6 +34,58 @@ LAUNCHER = Path(__file__).with_name("launch.py")
 
 class ContainerError(RuntimeError):
     """A container that cannot be launched (the message says why, for the task status)."""
+
+
+def start_time(pid: int) -> int | None:
+    """A process's start time (clock ticks since boot), to tell it from a reused pid."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class AdoptedProcess:
+    """A container's launcher left running by an earlier run of this agent: not our child,
+    so it is watched through a pidfd, and its status read from the file it leaves behind.
+    Offers what the agent uses of ``subprocess.Popen`` (pid, poll, wait, returncode)."""
+
+    def __init__(self, pid: int, status_file: Path, alive: bool) -> None:
+        self.pid = pid
+        self.status_file = status_file
+        self.returncode: int | None = None
+        self._fd: int | None = None
+        if alive:
+            with contextlib.suppress(OSError):  # gone meanwhile: ended
+                self._fd = os.pidfd_open(pid)
+        if self._fd is None:
+            self._finish()  # never signal a pid that may have been reused
+
+    def _ended(self, timeout: float | None) -> bool:
+        if self._fd is None:
+            return True
+        readable, _w, _x = select.select([self._fd], [], [], timeout)
+        return bool(readable)
+
+    def _finish(self) -> int:
+        if self.returncode is None:
+            try:
+                status = int(self.status_file.read_text())
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except (OSError, ValueError):
+                self.returncode = -9  # killed before it could say (destroyed)
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        return self.returncode
+
+    def poll(self) -> int | None:
+        return self._finish() if self.returncode is not None or self._ended(0) else None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and not self._ended(timeout):
+            raise subprocess.TimeoutExpired("container", timeout or 0)
+        return self._finish()
 
 
 @dataclass(frozen=True)
@@ -84,6 +138,18 @@ class Container:
     termination: Termination | None = None
     ended: threading.Event = field(default_factory=threading.Event)
     started: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict:
+        """What a restarted agent needs to adopt the container (its runtime folder's
+        container.json)."""
+        assert self.proc is not None
+        return {"agent_id": self.agent_id, "container_id": self.container_id,
+                "parent": self.parent, "sandbox": str(self.sandbox),
+                "framework_id": self.framework_id, "executor_id": self.executor_id,
+                "executor_name": self.executor_name, "group": self.group,
+                "pid": self.proc.pid, "start_time": start_time(self.proc.pid),
+                "cpus": self.cpus, "disk_mb": self.disk_mb,
+                "mem_hard_bytes": self.mem_hard_bytes}
 
 
 def _volume_mounts(container_info: dict, sandbox: Path, parent: Container | None,
@@ -174,8 +240,11 @@ class Containerizer:
                command_executor: bool, command: dict | None = None,
                container_info: dict | None = None, parent: str | None = None,
                framework_id: str | None = None, executor_id: str | None = None,
-               executor_name: str | None = None) -> Container:
-        """Start a container running ``argv``; raises ContainerError with Mesos's words."""
+               executor_name: str | None = None, recoverable: bool = False) -> Container:
+        """Start a container running ``argv``; raises ContainerError with Mesos's words.
+
+        A ``recoverable`` container (of a checkpointing framework) outlives the agent: its
+        launcher records its status and its runtime folder what is needed to adopt it."""
         container_info = container_info or {}
         with self.lock:
             parent_c = self.containers.get(parent) if parent else None
@@ -188,7 +257,7 @@ class Containerizer:
             self.containers[container_id] = c
         try:
             self._start(c, parent_c, argv, env, resources, command_executor, command or {},
-                        container_info)
+                        container_info, recoverable)
         except (ContainerError, ImageError, CgroupError, OSError) as exc:
             self._cleanup(c)
             with self.lock:
@@ -201,7 +270,7 @@ class Containerizer:
 
     def _start(self, c: Container, parent: Container | None, argv: list[str],
                env: dict[str, str], resources: list[list[dict] | None],
-               command_executor: bool, command: dict, info: dict) -> None:
+               command_executor: bool, command: dict, info: dict, recoverable: bool) -> None:
         image = ((info.get("mesos") or {}).get("image") or {}) if info else {}
         if info and info.get("type", "MESOS") != "MESOS":
             raise ContainerError(f"ContainerInfo type {info.get('type')} is not supported "
@@ -242,7 +311,9 @@ class Containerizer:
         spec = {"procs": procs, "pid_ns": iso.NAMESPACES_PID in self.config.isolation,
                 "mount_ns": use_ns, "rootfs": str(rootfs) if rootfs else None,
                 "mounts": mounts, "cwd": cwd, "argv": argv}
-        if not procs and not use_ns:
+        if recoverable:
+            spec["status_file"] = str(c.runtime / "status")
+        if not procs and not use_ns and not recoverable:
             launch_argv = argv
         else:
             import json
@@ -252,6 +323,31 @@ class Containerizer:
             c.proc = subprocess.Popen(launch_argv, cwd=c.sandbox, env=env,
                                       stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                       start_new_session=True)
+        if recoverable:
+            (c.runtime / "container.json").write_text(json.dumps(c.to_json()))
+
+    def adopt(self, container_id: str) -> Container | None:
+        """Take back a container an earlier run of this agent launched (agent recovery);
+        None when it is not known or its launcher is no longer the process it was."""
+        runtime = self.work_dir / "containers" / container_id
+        try:
+            doc = json.loads((runtime / "container.json").read_text())
+        except (OSError, ValueError):
+            return None
+        status_file = runtime / "status"
+        if start_time(doc["pid"]) != doc["start_time"] and not status_file.exists():
+            return None
+        c = Container(doc["agent_id"], container_id, doc["parent"], Path(doc["sandbox"]),
+                      doc["framework_id"], doc["executor_id"], doc["executor_name"],
+                      doc["group"], runtime, cpus=doc["cpus"], disk_mb=doc["disk_mb"],
+                      mem_hard_bytes=doc["mem_hard_bytes"])
+        alive = start_time(doc["pid"]) == doc["start_time"]
+        c.proc = AdoptedProcess(doc["pid"], status_file, alive)  # type: ignore[assignment]
+        with self.lock:
+            self.containers[container_id] = c
+        self._ensure_monitor()
+        log.info("container recovered", extra={"container": container_id, "alive": alive})
+        return c
 
     def _image_command(self, argv: list[str], command: dict, config, env: dict[str, str]
                        ) -> tuple[list[str], str]:
@@ -348,7 +444,7 @@ class Containerizer:
         c = self.containers.get(container_id)
         if c is None:
             return False
-        if c.ended.is_set() or c.proc is None:
+        if c.ended.is_set() or c.proc is None or c.proc.poll() is not None:
             return True
         if sig == 9 and self.cgroups is not None and c.group is not None:
             self.cgroups.kill_all(c.group)
@@ -484,6 +580,8 @@ class Containerizer:
         runtime = self.work_dir / "containers"
         mine = {p.name for p in runtime.iterdir()} if runtime.is_dir() else set()
         orphans = sorted(mine - set(self.containers))
+        if orphans:
+            log.warning("destroying orphan containers", extra={"count": len(orphans)})
         for name in orphans:
             if self.cgroups is not None:
                 self.cgroups.kill_all(name)

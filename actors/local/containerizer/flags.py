@@ -73,10 +73,4 @@ def containerizer(args: argparse.Namespace) -> Containerizer:
         wanted = sorted(config.isolation & {iso.CGROUPS_CPU, iso.CGROUPS_MEM})
         raise ContainerError(f"isolator {','.join(wanted)} is not available on this "
                              f"machine: {exc}") from None
-    orphans = found.remove_orphans()
-    if orphans:
-        import logging
-
-        logging.getLogger("clusterjobs.mesos.containerizer").warning(
-            "destroyed orphan containers", extra={"count": len(orphans)})
     return found

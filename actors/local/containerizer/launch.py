@@ -5,7 +5,8 @@ fast and needs no PYTHONPATH), with the container's environment, working folder 
 stdout/stderr already set. In order it:
 
 1. joins the container's cgroups (each ``cgroup.procs`` in ``procs``) before anything runs;
-2. without namespaces, execs the command: nothing else stays in between;
+2. without namespaces, execs the command: nothing else stays in between (unless the status
+   must be recorded: then it forks the command and waits);
 3. otherwise enters a new mount namespace (and pid namespace when ``pid_ns``) and forks the
    namespace's init, which makes its mounts private, bind-mounts the volumes, pivots into
    ``rootfs`` when an image is used, mounts a fresh /proc, then forks the command in its own
@@ -14,7 +15,9 @@ stdout/stderr already set. In order it:
    container whose executor exited.
 
 The exit status is passed up as-is: a command killed by a signal makes this helper die of the
-same signal, so the agent's wait status is the command's. ``--probe`` checks that the
+same signal, so the agent's wait status is the command's. With ``status_file`` (containers of
+checkpointing frameworks) the status is also written there, for an agent that restarted and so
+is no longer this helper's parent. ``--probe`` checks that the
 namespaces can be made here and exits 0, or prints why not and exits 1.
 """
 
@@ -132,8 +135,18 @@ def exit_like(status):
     os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
 
+def record(spec, status):
+    """Leave the wait status where a restarted agent finds it (``status_file``)."""
+    path = spec.get("status_file")
+    if path:
+        with open(path + ".tmp", "w") as handle:
+            handle.write(str(status))
+        os.replace(path + ".tmp", path)
+
+
 def run(spec):
-    if not spec.get("pid_ns") and not spec.get("mount_ns"):
+    namespaces = spec.get("pid_ns") or spec.get("mount_ns")
+    if not namespaces and not spec.get("status_file"):
         join_cgroups(spec.get("procs", []), os.getpid())
         exec_command(spec)
     read_fd, write_fd = os.pipe()
@@ -143,7 +156,8 @@ def run(spec):
     go_read, go_write = os.pipe()
     flags = CLONE_NEWNS | (CLONE_NEWPID if spec.get("pid_ns") else 0)
     try:
-        check(libc.unshare(flags), "unshare")
+        if namespaces:
+            check(libc.unshare(flags), "unshare")
     except OSError as exc:
         sys.stderr.write(f"Failed to enter new namespaces: {exc.strerror}\n")
         os._exit(1)
@@ -154,6 +168,9 @@ def run(spec):
         if os.read(go_read, 1) != b"1":
             os._exit(1)
         os.close(go_read)
+        if not namespaces:
+            os.close(write_fd)
+            exec_command(spec)  # no init: this child is the command, its status the status
         run_init(spec, write_fd)
     os.close(write_fd)
     os.close(go_read)
@@ -179,7 +196,9 @@ def run(spec):
         if not chunk:
             break
         report += chunk
-    exit_like(int(report) if report else init_status)
+    status = int(report) if report else init_status
+    record(spec, status)
+    exit_like(status)
 
 
 def probe(kinds):
