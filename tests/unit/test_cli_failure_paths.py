@@ -62,6 +62,12 @@ CASES: dict[str, list[Case]] = {
         case("--agents 2 --agent-accounts alice --workdir {tmp}/new", ERROR,
              "names 1 accounts for 2 agents"),
         case("--workdir {tmp}/corrupt", ERROR, "unreadable stack state", "stack down"),
+        case("--isolation cgroups/foo --workdir {tmp}/new", USAGE, "'cgroups/foo'"),
+        case("--isolation docker/runtime --workdir {tmp}/new", USAGE, "filesystem/linux"),
+    ],
+    "image build-busybox": [
+        case("{tmp}/afile", ERROR, "afile", "cannot write"),
+        case("--tag nocolon {tmp}/reg", ERROR, "repo:tag", "'nocolon'"),
     ],
     "stack status": [
         case("--workdir {tmp}/afile", ERROR, "afile", "is a file"),
