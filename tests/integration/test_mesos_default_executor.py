@@ -105,17 +105,23 @@ def test_shutdown_kills_the_group_and_leaves_no_process(raw, tmp_path):
         "stubborn": f"trap '' TERM; echo $$ > {pid_file}; while :; do sleep 0.1; done"})
     _wait(raw, "stubborn", "TASK_RUNNING")
     poll(lambda: pid_file.exists() and pid_file.read_text().strip(), 10, "the task's pid")
-    pid = int(pid_file.read_text())
     assert raw.call({"type": "SHUTDOWN", "framework_id": {"value": raw.framework_id},
                      "shutdown": {"agent_id": offer["agent_id"],
                                   "executor_id": {"value": "dflt-stop"}}})[0] == 202
     _wait(raw, "stubborn", "TASK_KILLED")  # SIGTERM ignored: SIGKILL after the grace
 
     def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return False
+        # By its command line (which names pid_file): with the agents' pid namespaces
+        # (issue 10) the pid the task wrote is its namespace's, not the host's.
+        for entry in Path("/proc").iterdir():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if entry.name.isdigit() and int(entry.name) != os.getpid() \
+                    and str(pid_file).encode() in cmdline and state != "Z":
+                return False
+        return True
 
     poll(gone, 15, "the task's process to be gone")

@@ -11,6 +11,7 @@ limitation and destroys the container, as Mesos's isolators do.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -152,6 +153,16 @@ class Container:
                 "mem_hard_bytes": self.mem_hard_bytes}
 
 
+def _check_program(program: str, path: str) -> None:
+    """Raise FileNotFoundError when ``program`` cannot be executed (checked before the
+    container starts, so a bad command is a launch failure, not an exited container)."""
+    if "/" in program:
+        if not os.access(program, os.X_OK) or os.path.isdir(program):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+    elif shutil.which(program, path=path) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
 def _volume_mounts(container_info: dict, sandbox: Path, parent: Container | None,
                    rootfs: bool, sandbox_directory: str) -> list[tuple[str, str]]:
     """(host source, target) bind mounts for ContainerInfo.volumes (SANDBOX_PATH, host_path).
@@ -258,6 +269,12 @@ class Containerizer:
         try:
             self._start(c, parent_c, argv, env, resources, command_executor, command or {},
                         container_info, recoverable)
+        except FileNotFoundError:
+            # A missing program fails as it did without a container: the caller's OSError.
+            self._cleanup(c)
+            with self.lock:
+                self.containers.pop(container_id, None)
+            raise
         except (ContainerError, ImageError, CgroupError, OSError) as exc:
             self._cleanup(c)
             with self.lock:
@@ -290,6 +307,8 @@ class Containerizer:
             rootfs = c.runtime / "rootfs"
             ImageStore.copy_rootfs(cached, rootfs)
             argv, cwd = self._image_command(argv, command, config, env)
+        if rootfs is None:
+            _check_program(argv[0], env.get("PATH", os.defpath))
         c.sandbox.mkdir(parents=True, exist_ok=True)
         mounts = _volume_mounts(info, c.sandbox, parent, rootfs is not None,
                                 self.config.sandbox_directory)
