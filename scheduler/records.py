@@ -65,7 +65,9 @@ class Instance:
         out = {}
         for name, key in self._KEYS.items():
             value = getattr(self, name)
-            if name == "index" or value not in (None, 0, 0.0, [], "pending"):
+            # A measured discrepancy of 0 is kept: it says the times agreed (None: unknown).
+            if name == "index" or value not in (None, 0, 0.0, [], "pending") or (
+                    name == "discrepancy_us" and value is not None):
                 out[key] = value
         return out
 

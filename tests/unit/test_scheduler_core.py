@@ -267,3 +267,6 @@ def test_an_honest_shorter_executor_time_is_not_a_discrepancy():
     effects = finish(core, "j-1.0.0", 110.0, run_us=1_000_000)
     (save,) = [e for e in effects if isinstance(e, fx.SaveInstance) and e.credits]
     assert (save.discrepancy_us, save.flagged) == (0, False)
+    inst = core.jobs["j-1"].instances[0]
+    again = Instance.from_record(json.loads(json.dumps(inst.to_record())))
+    assert again.discrepancy_us == 0  # agreed times, not unknown ones, after a restart
