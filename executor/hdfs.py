@@ -37,8 +37,12 @@ RANGE_SIZE = 128 << 20
 RANGE_THREADS = 8
 #: Files of one upload sent at once (each is a NameNode CREATE then a DataNode PUT).
 UPLOAD_THREADS = 4
+#: Upload threads of one Hdfs, shared by the uploads of all its callers (an executor's tasks),
+#: each caller having at most UPLOAD_THREADS files in flight: a task's many or large outputs
+#: do not hold up another task's small files until this many are on their way.
+UPLOAD_POOL_THREADS = 32
 #: Kept-alive connections per host (NameNode, DataNode), shared by every thread of an Hdfs.
-POOL_SIZE = 32
+POOL_SIZE = 64
 ATTEMPTS = 3
 BACKOFF = (0.2, 1.0)  # seconds before the 2nd and 3rd attempt
 
@@ -113,7 +117,7 @@ class Hdfs:
         """Threads kept for concurrent file uploads (created on first use, then reused)."""
         with self._uploads_lock:
             if self._uploads is None:
-                self._uploads = ThreadPoolExecutor(UPLOAD_THREADS,
+                self._uploads = ThreadPoolExecutor(UPLOAD_POOL_THREADS,
                                                    thread_name_prefix="hdfs-upload")
             return self._uploads
 
@@ -249,9 +253,18 @@ class Hdfs:
         try:
             if not files:
                 self.makedirs(tmp)
-            pool = self._upload_pool()
-            futures = [pool.submit(self._upload_file, local, posixpath.join(tmp, name))
-                       for local, name in files]
+            pool, slots = self._upload_pool(), threading.BoundedSemaphore(UPLOAD_THREADS)
+
+            def upload(local: Path, remote: str) -> int:
+                try:
+                    return self._upload_file(local, remote)
+                finally:
+                    slots.release()
+
+            futures = []
+            for local, name in files:
+                slots.acquire()  # at most UPLOAD_THREADS of this call's files at once
+                futures.append(pool.submit(upload, local, posixpath.join(tmp, name)))
             errors = [f.exception() for f in futures]  # waits for all: none writes late
             if first := next((e for e in errors if e is not None), None):
                 raise first
