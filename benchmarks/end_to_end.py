@@ -52,6 +52,7 @@ class Minimal(Scheduler):
         self.total, self.next_id, self.finished, self.failed = total, 0, 0, 0
         self.custom = custom
         self.executor_on: set[str] = set()
+        self.ended: set[str] = set()
         self.first_offer: float | None = None
         self.done = threading.Event()
 
@@ -88,10 +89,18 @@ class Minimal(Scheduler):
                 driver.declineOffer(offer["id"], filters={"refuse_seconds": 60})
 
     def statusUpdate(self, driver, status) -> None:
+        # A terminal update can come twice (resent until acknowledged): count each task once,
+        # or the run would end before its last task.
+        task_id = status["task_id"]["value"]
+        if task_id in self.ended:
+            return
         if status["state"] == "TASK_FINISHED":
             self.finished += 1
         elif status["state"] in ("TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_DROPPED"):
             self.failed += 1
+        else:
+            return
+        self.ended.add(task_id)
         if self.finished + self.failed >= self.total:
             self.done.set()
 
