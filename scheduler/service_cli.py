@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from actors.stack import prometheus
 from scheduler.chain_view import ChainViewError
 from scheduler.http import HttpError
 from scheduler.store import StoreError
@@ -273,6 +274,10 @@ def _publish_endpoint(stack: Path, service) -> None:
         tmp.write_text(json.dumps({"url": f"http://{service.options.host}:"
                                           f"{service.http.server_port}", "pid": os.getpid()}))
         tmp.replace(folder / "endpoint.json")
+        # The stack's Prometheus scrapes the active scheduler under the deployment's job name,
+        # so `clusterjobs report --stack` and the dashboard's queries see it.
+        prometheus.add_target(stack, "clusterjobs-scheduler",
+                              f"{service.options.host}:{service.http.server_port}")
 
     threading.Thread(target=publish, daemon=True).start()
 

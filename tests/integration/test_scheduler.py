@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -302,3 +303,18 @@ def test_finished_job_archived_to_hdfs_dropped_from_zookeeper_status_still_answe
     record = json.loads(shown.stdout)
     assert record["state"] == "finished" and record["counts"] == {"finished": 2}
     assert json.loads(fs.read_bytes(f"{DATADIR}/jobs/{job_id}/job.json"))["id"] == job_id
+
+
+def test_the_active_scheduler_is_scraped_by_the_stacks_prometheus(stack, state, procs, tmp_path):
+    proc = start(procs, stack, state, tmp_path)
+    proc.wait_healthy()
+    address = proc.url.removeprefix("http://")
+    query = urllib.parse.quote(f'up{{job="clusterjobs-scheduler",instance="{address}"}}')
+
+    def scraped() -> bool:
+        with urllib.request.urlopen(f"{stack['prometheus']}/api/v1/query?query={query}",
+                                    timeout=10) as answer:
+            result = json.load(answer)["data"]["result"]
+        return bool(result) and result[0]["value"][1] == "1"
+
+    wait(scraped, 60, "Prometheus scraping the scheduler", proc.proc)
