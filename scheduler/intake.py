@@ -3,16 +3,23 @@
 Per spec, in this order, so that a crash anywhere loses nothing and accepts nothing twice:
 
 1. read and validate it (scheduler.spec); a bad one gets ``<name>.error`` beside it and stays;
-2. hand the valid spec to the scheduler's loop, which writes the job to ZooKeeper (durable);
-3. rename it to ``accepted/<job-id>.json``.
+2. claim it: rename it to ``incoming/_claims/<owner>/<name>``, where ``owner`` names this
+   scheduler's state (its ZooKeeper path). Every scheduler that serves the protocol watches the
+   same folder; the rename is atomic in the NameNode, so only one of them gets the spec (the
+   others find it gone and leave it): a spec admitted by two schedulers would run, and be paid
+   for, twice;
+3. hand the valid spec to the scheduler's loop, which writes the job to ZooKeeper (durable);
+4. rename it to ``accepted/<job-id>.json``.
 
-A crash between 2 and 3 leaves the spec in ``incoming/`` with its job already known: the next
-pass sees the job id is known and only renames. The job id is the spec's file name (what
-``clusterjobs submit`` chose) when it is a valid id, else a new one.
+Each pass first finishes this scheduler's own claims: a crash between 2 and 3 or between 3 and 4
+leaves the spec there, and the next pass admits it (the loop says if the job is known already)
+and renames it. The job id is the spec's file name (what ``clusterjobs submit`` chose) when it
+is a valid id, else a new one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -23,6 +30,12 @@ from scheduler.chain_view import Protocol
 
 log = logging.getLogger("clusterjobs.scheduler.intake")
 _JOB_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+CLAIMS = "_claims"  # under incoming/; names starting with "_" are not specs
+
+
+def owner_of(state_url: str) -> str:
+    """A short, stable name for a scheduler's state (the same across its restarts)."""
+    return hashlib.sha256(state_url.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,10 @@ class Intake:
     once the job is durable; False when it was known already); this class does the HDFS side."""
 
     def __init__(self, hdfs, admit: Callable[[Accepted], bool], *,
-                 parse_spec: Callable, spec_error: type[Exception], new_job_id: Callable) -> None:
+                 parse_spec: Callable, spec_error: type[Exception], new_job_id: Callable,
+                 owner: str = "default") -> None:
         self.hdfs = hdfs
+        self.owner = owner
         self.admit = admit
         self.parse_spec, self.spec_error, self.new_job_id = parse_spec, spec_error, new_job_id
         self.accepted = 0
@@ -67,6 +82,12 @@ class Intake:
         incoming = f"{proto.datadir}/jobs/incoming"
         if not self.hdfs.exists(incoming):
             return
+        claims = f"{incoming}/{CLAIMS}/{self.owner}"
+        if self.hdfs.exists(claims):
+            claimed = set(self.hdfs.list(claims))
+            for name in sorted(claimed):
+                if name.endswith(".json") and name[:-len(".json")] + ".error" not in claimed:
+                    self._take(proto, claims, name, claimed=True)
         names = set(self.hdfs.list(incoming))
         for name in sorted(names):
             if not name.endswith(".json") or name.startswith((".", "_")):
@@ -75,9 +96,14 @@ class Intake:
                 continue  # rejected before; stays until the researcher fixes or removes it
             self._take(proto, incoming, name)
 
-    def _take(self, proto: Protocol, incoming: str, name: str) -> None:
+    def _take(self, proto: Protocol, incoming: str, name: str, *, claimed: bool = False) -> None:
         source = f"{incoming}/{name}"
-        data = self.hdfs.read_bytes(source)
+        try:
+            data = self.hdfs.read_bytes(source)
+        except Exception:
+            if claimed or self.hdfs.exists(source):
+                raise
+            return  # claimed by another scheduler since the listing
         try:
             spec = self.parse_spec(data, datadir=proto.datadir)
             if spec.researcher != proto.researcher:
@@ -90,10 +116,23 @@ class Intake:
         job_id = job_id_for(name, spec, time.time(), self.new_job_id)
         target = f"{proto.datadir}/jobs/accepted/{job_id}.json"
         if self.hdfs.exists(target):
+            if not claimed and not self.hdfs.exists(source):
+                return  # another scheduler claimed and accepted it while we read it
             # Only a second spec with the same id gets here: the rename is the last step.
             self._reject(source, f"job id {job_id} was already accepted ({target}); "
                                  "submit the spec again under a new name")
             return
+        if not claimed:
+            claims = f"{incoming}/{CLAIMS}/{self.owner}"
+            self.hdfs.makedirs(claims)
+            try:
+                self.hdfs.rename(source, f"{claims}/{name}")
+            except Exception:
+                if self.hdfs.exists(source):
+                    raise
+                log.info("spec taken by another scheduler", extra={"spec": source})
+                return
+            source = f"{claims}/{name}"
         if not self.admit(Accepted(job_id, spec, proto.datadir, source, target)):
             log.info("completing an acceptance cut short", extra={"job_id": job_id})
         self.hdfs.makedirs(f"{proto.datadir}/jobs/accepted")

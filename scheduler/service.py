@@ -26,7 +26,7 @@ from scheduler import effects as fx
 from scheduler import metrics
 from scheduler.chain_view import ChainSnapshot, ChainView
 from scheduler.core import Config, Core, OfferView, Resources, Update
-from scheduler.intake import Accepted, Intake
+from scheduler.intake import Accepted, Intake, owner_of
 from scheduler.store import Store
 
 log = logging.getLogger("clusterjobs.scheduler")
@@ -193,7 +193,8 @@ class SchedulerService:
         self.archive_queue: queue.Queue = queue.Queue()
         self.intake = Intake(self.hdfs, self._admit, parse_spec=spec_module.parse_spec,
                              spec_error=spec_module.SpecError,
-                             new_job_id=spec_module.new_job_id)
+                             new_job_id=spec_module.new_job_id,
+                             owner=owner_of(options.zk))
         self.http = None
         self.pusher = None  # set by scheduler/pusher_service.py once the pusher runs
         self.payouts = None  # set by scheduler/payout_service.py when a policy is on

@@ -37,18 +37,68 @@ class MemoryFs:
 
     def rename(self, source: str, target: str) -> None:
         assert target not in self.files
+        if source not in self.files:  # as HDFS's rename2: the source must exist
+            raise FileNotFoundError(source)
         self.files[target] = self.files.pop(source)
 
 
-def intake(fs: MemoryFs, known: dict) -> Intake:
+def intake(fs: MemoryFs, known: dict, owner: str = "default", on_admit=None) -> Intake:
     def admit(accepted) -> bool:
+        if on_admit is not None:
+            on_admit()
         if accepted.job_id in known:
             return False
         known[accepted.job_id] = accepted
         return True
 
     return Intake(fs, admit, parse_spec=spec_module.parse_spec,
-                  spec_error=spec_module.SpecError, new_job_id=spec_module.new_job_id)
+                  spec_error=spec_module.SpecError, new_job_id=spec_module.new_job_id,
+                  owner=owner)
+
+
+def test_two_schedulers_on_one_folder_admit_a_spec_once():
+    # Two schedulers (two state paths) serve alice: the second scans while the first is
+    # admitting. Admitted by both, each instance would run, and be paid, twice.
+    fs, known_a, known_b = MemoryFs(), {}, {}
+    second = intake(fs, known_b, owner="b")
+    fs.write_bytes(f"{INCOMING}/w-1.json", good())
+    intake(fs, known_a, owner="a", on_admit=lambda: second.scan([ALICE])).scan([ALICE])
+    second.scan([ALICE])
+    assert list(known_a) == ["w-1"] and known_b == {}
+    assert fs.exists("/protocols/alice/jobs/accepted/w-1.json")
+    assert [p for p in fs.files if p.startswith(INCOMING)] == []
+
+
+def test_a_spec_claimed_while_another_scheduler_read_it_is_left_alone():
+    fs, known_a, known_b = MemoryFs(), {}, {}
+    fs.write_bytes(f"{INCOMING}/w-1.json", good())
+    first = intake(fs, known_a, owner="a")
+    reads = []
+
+    class Racing(MemoryFs):
+        def read_bytes(self, path: str) -> bytes:
+            data = fs.read_bytes(path)
+            if not reads:
+                reads.append(path)
+                first.scan([ALICE])  # the other scheduler takes it meanwhile
+            return data
+
+    racing = Racing()
+    racing.files = fs.files
+    intake(racing, known_b, owner="b").scan([ALICE])
+    assert list(known_a) == ["w-1"] and known_b == {}
+    assert not any(p.endswith(".error") for p in fs.files)  # not rejected as a duplicate
+
+
+def test_crash_after_the_claim_is_finished_by_the_same_scheduler_only():
+    fs, known = MemoryFs(), {}
+    claimed = f"{INCOMING}/_claims/a/w-1.json"
+    fs.write_bytes(claimed, good())
+    intake(fs, {}, owner="b").scan([ALICE])
+    assert fs.exists(claimed)
+    intake(fs, known, owner="a").scan([ALICE])
+    assert list(known) == ["w-1"] and not fs.exists(claimed)
+    assert fs.exists("/protocols/alice/jobs/accepted/w-1.json")
 
 
 def good(**more) -> bytes:
