@@ -226,6 +226,73 @@ class OutboxRecorder:
         self.zk.stop()
 
 
+def recorded_attempts(zk, state: str) -> dict[str, dict]:
+    """The scheduler's own record of every attempt, read from its ZooKeeper state: task id ->
+    {job, instance, ended, finished (the instance's last, finishing attempt), run_us (the
+    instance's executor time over its attempts)}. Every job of the state is included, also one
+    the scheduler took from the shared incoming folder that this test did not submit."""
+    import json
+
+    from scheduler.records import Instance, task_id_of
+
+    found: dict[str, dict] = {}
+    root = f"/{state}/jobs"
+    for job_id in zk.get_children(root):
+        for name in zk.get_children(f"{root}/{job_id}"):
+            inst = Instance.from_record(json.loads(zk.get(f"{root}/{job_id}/{name}")[0]))
+            # The record keeps the last four attempts: with more, the check would be partial.
+            assert len(inst.history) == inst.attempts, (job_id, inst)
+            for attempt, ended, _reason in inst.history:
+                found[task_id_of(job_id, inst.index, attempt)] = {
+                    "job": job_id, "instance": inst.index, "ended": ended,
+                    "finished": inst.state == "finished" and attempt == inst.attempts - 1,
+                    "run_us": inst.run_us or 0}
+    return found
+
+
+def assert_worker_credits_exact(credits: list[dict], attempts: dict[str, dict]) -> None:
+    """Exactly one worker credit per attempt that ran on a worker (every attempt the scheduler
+    recorded, lost ones aside: no executor time comes back from a lost agent), none for
+    anything else, none twice; a finished attempt's credit is > 0 unless the executor measured
+    0, and an instance is never credited more than its executor time."""
+    worker = [c for c in credits if c["kind"] == "worker"]
+    by_task = Counter(c["task_id"] for c in worker)
+    twice = {t: n for t, n in by_task.items() if n > 1}
+    assert not twice, f"attempts credited more than once: {twice}"
+    ran = {t for t, a in attempts.items() if a["ended"] != "lost"}
+    assert set(by_task) - set(attempts) == set(), "credits for attempts the scheduler never made"
+    missing = {t: attempts[t] for t in ran - set(by_task)
+               if attempts[t]["finished"] and attempts[t]["run_us"] > 0}
+    assert not missing, f"finished attempts with no worker credit: {missing}"
+    assert set(by_task) == ran, {"not credited": sorted(ran - set(by_task)),
+                                 "credited": sorted(set(by_task) - ran)}
+    per_instance: Counter = Counter()
+    for c in worker:
+        assert c["time_us"] > 0
+        per_instance[(c["job_id"], c["instance"])] += c["time_us"]
+    for task_id, a in attempts.items():
+        key = (a["job"], a["instance"])
+        assert per_instance[key] <= a["run_us"], (task_id, per_instance[key], a["run_us"])
+
+
+def assert_own_jobs_ran_once(proc: SchedulerProc, job_ids: list[str], markers: Path,
+                             attempts: dict[str, dict]) -> None:
+    """Each job this test submitted was accepted by this test's scheduler (not answered from
+    another scheduler's HDFS archive: every scheduler on the stack watches the same incoming
+    folder), and each of its instances' commands ran exactly as many times as the scheduler
+    recorded attempts that ran (one here: nothing fails)."""
+    from scheduler_proc import runs
+
+    for job_id in job_ids:
+        job = proc.job(job_id)
+        assert job is not None and not job.get("archived"), \
+            f"job {job_id} was not run by this test's scheduler: {job}"
+        for task in job["tasks"]:
+            ran = sum(1 for a in attempts.values() if a["job"] == job_id
+                      and a["instance"] == task["instance"] and a["ended"] != "lost")
+            assert runs(markers, job_id, task["instance"]) == ran == 1, (job_id, task)
+
+
 def test_sigkill_the_scheduler_at_five_points_totals_stay_exact(stack, stack_dir, tmp_path):
     import random
 
@@ -240,7 +307,7 @@ def test_sigkill_the_scheduler_at_five_points_totals_stay_exact(stack, stack_dir
     state = f"cj-kill-{uuid.uuid4().hex[:8]}"
     recorder = OutboxRecorder(str(stack["zookeeper"]), state)
     journal = f"/{state}/pusher/journal"
-    procs = [SchedulerProc(stack, state, tmp_path)]
+    procs = [SchedulerProc(stack, state, tmp_path, "--zk-session-timeout", "10")]
     rng = random.Random(5)
     try:
         procs[-1].wait_healthy()
@@ -256,8 +323,11 @@ def test_sigkill_the_scheduler_at_five_points_totals_stay_exact(stack, stack_dir
             else:
                 time.sleep(rng.uniform(0.5, 4.0))
             procs[-1].kill()
-            procs.append(SchedulerProc(stack, state, tmp_path))
-            procs[-1].wait_healthy()
+            # A 10 s ZooKeeper session (not the fixture's 4 s): on a loaded machine a 4 s
+            # session expires under a healthy scheduler, which then exits by design (its lock
+            # is gone); the kills under test are the SIGKILLs, not session losses.
+            procs.append(SchedulerProc(stack, state, tmp_path, "--zk-session-timeout", "10"))
+            procs[-1].wait_healthy(90)
         proc = procs[-1]
 
         def done() -> bool:
@@ -270,6 +340,8 @@ def test_sigkill_the_scheduler_at_five_points_totals_stay_exact(stack, stack_dir
 
         wait(done, 400, "all jobs finished and their credits confirmed", proc.proc)
         recorder.collect()
+        attempts = recorded_attempts(recorder.zk, state)
+        assert_own_jobs_ran_once(proc, job_ids, markers, attempts)
     finally:
         for p in procs:
             p.stop()
@@ -278,7 +350,11 @@ def test_sigkill_the_scheduler_at_five_points_totals_stay_exact(stack, stack_dir
                                 f"{recorder.missed}"
     credits = list(recorder.credits.values())
     worker_credits = [c for c in credits if c["kind"] == "worker"]
-    assert len(worker_credits) == 30  # one per finished instance, each finished once
+    # Exactly one per attempt the scheduler recorded as run (30 here when it ran only this
+    # test's jobs, each instance once; more if it also took another test's spec).
+    assert_worker_credits_exact(credits, attempts)
+    assert len(worker_credits) == sum(1 for a in attempts.values() if a["ended"] != "lost")
+    assert len({c["task_id"] for c in worker_credits if c["job_id"] in job_ids}) == 30
     totals_after, _ = chain_totals(client, sample)
     moved = +Counter({k: totals_after[k] - totals_before[k] for k in totals_after})
     wanted: Counter = Counter()

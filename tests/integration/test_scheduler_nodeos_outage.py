@@ -28,7 +28,14 @@ from scheduler.chain import ChainClient
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "fixtures"))
 from scheduler_proc import SchedulerProc, marker_command, submit, wait
-from test_scheduler_accounting import OutboxRecorder, chain_totals, credited
+from test_scheduler_accounting import (
+    OutboxRecorder,
+    assert_own_jobs_ran_once,
+    assert_worker_credits_exact,
+    chain_totals,
+    credited,
+    recorded_attempts,
+)
 
 
 @pytest.fixture
@@ -110,6 +117,8 @@ def test_nodeos_stopped_30s_mid_run_nothing_lost(stack, stack_dir, own_chain, tm
         assert outbox_metrics(proc)["clusterjobs_outbox_entries"] == 0
         wanted = credited(proc)
         recorder.collect()
+        attempts = recorded_attempts(recorder.zk, state)
+        assert_own_jobs_ran_once(proc, [first, second], markers, attempts)
     finally:
         proc.stop()
         recorder.stop()
@@ -121,5 +130,10 @@ def test_nodeos_stopped_30s_mid_run_nothing_lost(stack, stack_dir, own_chain, tm
     for entry in recorder.credits.values():
         recorded[(entry["kind"], entry["account"])] += entry["time_us"]
     assert recorded == +Counter(wanted)
+    # One worker credit per attempt the scheduler recorded as run (the 12 instances of its
+    # two jobs, each finished once), none missing, none twice; one job row per credit.
+    assert_worker_credits_exact(list(recorder.credits.values()), attempts)
+    own = {t for t, a in attempts.items() if a["job"] in (first, second) and a["finished"]}
+    assert len(own) == 12
     workers = Counter(e["account"] for e in recorder.credits.values() if e["kind"] == "worker")
     assert +rows == workers  # one job row per worker credit, none twice
