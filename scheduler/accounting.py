@@ -111,15 +111,18 @@ def task_credits(*, framework_id: str, task_id: str, job_id: str, instance: int,
     """Credits of one terminal task.
 
     Worker time is the smaller of the executor's measured run time and the interval the
-    scheduler observed from TASK_RUNNING to the terminal update (both must be known: time no
-    one can vouch for is not paid). Dispatcher time is launch to terminal, split by the
+    scheduler observed from TASK_RUNNING to the terminal update; when no TASK_RUNNING time is
+    known (the executor's update was lost), from the launch, before which the task cannot have
+    run: a run the executor measured is never credited zero. Without the executor's time
+    nothing is credited (no one vouches for it). Dispatcher time is launch to terminal, split by the
     masters that led meanwhile; an interval with no configured account is not credited.
     """
     common = dict(researcher=researcher, task_id=task_id, job_id=job_id, instance=instance,
                   attempt=attempt, finished_at_us=finished_at_us)
     entries: list[CreditEntry] = []
-    if worker and executor_run_us is not None and running_at_us is not None:
-        observed = finished_at_us - running_at_us
+    if worker and executor_run_us is not None:
+        started_us = running_at_us if running_at_us is not None else launched_at_us
+        observed = finished_at_us - started_us
         time_us = min(int(executor_run_us), observed)
         if time_us > 0:
             entries.append(CreditEntry(

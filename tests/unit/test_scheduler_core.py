@@ -270,3 +270,21 @@ def test_an_honest_shorter_executor_time_is_not_a_discrepancy():
     inst = core.jobs["j-1"].instances[0]
     again = Instance.from_record(json.loads(json.dumps(inst.to_record())))
     assert again.discrepancy_us == 0  # agreed times, not unknown ones, after a restart
+
+
+def test_a_finished_attempt_whose_running_update_never_came_is_still_credited():
+    # The executor's TASK_RUNNING can be lost (its sends give up when the agent does not
+    # answer, under load): the worker's time is then bounded by the interval the scheduler
+    # saw from the launch to the terminal update, never dropped to zero.
+    core = core_with(FakeSpec(instances=2))
+    first, second = launch_all(core, 101.0)
+    for launch, run_us in ((first, 3_000_000), (second, 9_000_000)):
+        core.on_update(Update(launch.task_id, "TASK_STARTING", "a-worker1", timestamp=101.5),
+                       101.5)
+        core.on_update(Update(launch.task_id, "TASK_FINISHED", "a-worker1",
+                              data={"run_us": run_us}, timestamp=106.0), 106.0)
+    worker = [c for e in core.take_effects() if isinstance(e, fx.SaveInstance)
+              for c in e.credits if c.kind == "worker"]
+    assert [(c.task_id, c.time_us) for c in worker] == [
+        (first.task_id, 3_000_000), (second.task_id, 5_000_000)]
+    assert core.jobs["j-1"].state == "finished"
